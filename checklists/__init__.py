@@ -1,0 +1,1 @@
+"""Standards as data (checklists/standards/) and the pure scoring engine."""

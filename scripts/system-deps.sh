@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Dabiao needs when they are missing (idempotent, quiet when present):
+# fonts-wqy-zenhei (CJK TrueType font embedded in PDFs) and poppler-utils (pdftotext/pdftoppm in tests).
+set -euo pipefail
+need=()
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+[ ${#need[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing ${need[*]} (apt-get)" >&2
+$sudo apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null

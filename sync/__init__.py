@@ -1,0 +1,1 @@
+"""Offline sync: wire types, the sync engine, attachments and a reference client."""
