@@ -6,6 +6,7 @@ is wrong. `load_catalog` raises `StandardError` carrying all of them; `lint` ret
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -427,3 +428,9 @@ def lint(paths: list[Path], root: Path = STANDARDS_DIR) -> list[Problem]:
     others = [p for p in standard_files(root) if p.resolve() not in wanted]
     known = build_catalog(others, lock=lock).standards if others else {}
     return build_catalog(paths, lock=lock, known=known).problems
+
+
+@functools.cache
+def shipped_catalog() -> Catalog:
+    """The shipped standards, loaded and validated once per process (they are immutable)."""
+    return load_catalog()

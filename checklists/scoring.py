@@ -364,7 +364,53 @@ def check_sheet(standard: Standard, sheet: AnswerSheet) -> list[str]:
     for record in sheet.records:
         if record.kind not in kinds:
             problems.append(f"records[{record.id}]: unknown record kind {record.kind!r}")
+    problems += _children_problems(standard, sheet)
     return problems
+
+
+def _flat(rule: Rule) -> list[Rule]:
+    return [r for sub in rule.rules for r in _flat(sub)] if isinstance(rule, AllOf) else [rule]
+
+
+def _children_problems(standard: Standard, sheet: AnswerSheet) -> list[str]:
+    """Child answers a child_share rule would compare with a value of the wrong type.
+
+    The village items themselves belong to another standard, so only what the rule looks at is
+    checked; without this a text where a number is expected would crash the comparison.
+    """
+    shares = [r for item in standard.items for r in _flat(item.rule) if isinstance(r, ChildShare)]
+    problems: list[str] = []
+    for c in sheet.children:
+        for share in shares:
+            answer = c.answers.get(share.item)
+            if answer is None or answer.na:
+                continue
+            for rule in _flat(share.where):
+                field = getattr(rule, "field", None)
+                value = _value(answer, field)
+                if value is None:
+                    continue
+                where = f"children[{c.unit}].answers.{share.item}" + (f".fields.{field}" if field else "")
+                match rule:
+                    case Yes() if not isinstance(value, bool):
+                        problems.append(f"{where}: expected true or false, got {fmt_value(value)!r}")
+                    case AtLeast() | AtMost() if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        problems.append(f"{where}: expected a number, got {fmt_value(value)!r}")
+                    case OneOf() if not isinstance(value, str):
+                        problems.append(f"{where}: expected one of {rule.values}, got {fmt_value(value)!r}")
+                    case IncludesAll() if not isinstance(value, list):
+                        problems.append(f"{where}: expected a list of options, got {fmt_value(value)!r}")
+                    case WithinMonths() if not _is_date(value):
+                        problems.append(f"{where}: expected a date YYYY-MM-DD, got {fmt_value(value)!r}")
+    return problems
+
+
+def _is_date(value: object) -> bool:
+    try:
+        dt.date.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _answer_problems(item: Item, answer: Answer) -> list[str]:

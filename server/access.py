@@ -1,0 +1,57 @@
+"""Roles and scope: who may do what, where. One function every route shares.
+
+A user acts within the org subtree of their own unit (province → city → county → township →
+village). What they may do there depends on their role:
+
+| role     | who                                   | may                                    |
+|----------|---------------------------------------|----------------------------------------|
+| field    | 乡镇/街道 应急办 staff                 | read; write (answers, records, submit) |
+| village  | 村/社区 两委 staff                     | read; write                            |
+| reviewer | 区/县 应急管理局                       | read; review (comment, return, accept) |
+| viewer   | 市/省 应急管理厅                       | read                                   |
+| admin    | standards owner / user administrator  | read; admin (users in the subtree)     |
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Literal
+
+from server.auth import Principal
+from server.problems import Forbidden, NotFound
+
+Action = Literal["read", "write", "review", "admin"]
+ROLES = ("field", "village", "reviewer", "viewer", "admin")
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "field": frozenset({"read", "write"}),
+    "village": frozenset({"read", "write"}),
+    "reviewer": frozenset({"read", "review"}),
+    "viewer": frozenset({"read"}),
+    "admin": frozenset({"read", "admin"}),
+}
+ACTION_NAMES = {"read": "查看", "write": "填报", "review": "审核", "admin": "管理"}
+
+
+def org_path(conn: sqlite3.Connection, org_id: str) -> str:
+    row = conn.execute("SELECT path FROM orgs WHERE id = ?", (org_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"单位不存在 / no such unit: {org_id}", field="org_id")
+    return row[0]
+
+
+def in_scope(principal: Principal, path: str) -> bool:
+    return path.startswith(principal.org_path)
+
+
+def require(principal: Principal, action: Action, path: str) -> None:
+    """Raise Forbidden unless the principal's role allows `action` and `path` is in their subtree.
+
+    Units outside the subtree are reported as forbidden, not hidden, so a misconfigured account
+    is diagnosable; their content is never returned.
+    """
+    if action not in PERMISSIONS.get(principal.role, frozenset()):
+        raise Forbidden(
+            f"角色 {principal.role} 不能{ACTION_NAMES[action]} / role {principal.role} may not {action}"
+        )
+    if not in_scope(principal, path):
+        raise Forbidden(f"该单位不在您的管辖范围内 / unit outside your scope ({principal.org_path})")

@@ -1,0 +1,137 @@
+"""Assessments: create, answer, records, result, review workflow, comments, spot checks, audit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, delete, get, post, put
+from litestar.params import Parameter
+from msgspec import Meta
+
+from checklists.model import Answer, ItemId, Record, Result
+from server.assessments import AssessmentSummary, AssessmentView, Assessments, AuditEntry, Status
+from server.auth import Principal
+
+Text = Annotated[str, Meta(max_length=4000)]
+
+
+class CreateAssessment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    org_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    period: Annotated[int, Meta(ge=2000, le=2100)]
+    standard_ref: Annotated[str, Meta(max_length=128)] | None = None
+
+
+class ItemComment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    item_id: ItemId
+    comment: Annotated[str, Meta(min_length=1, max_length=4000)]
+
+
+class Decision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    comment: Text = ""
+    items: list[ItemComment] = []
+
+
+class NewComment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    body: Annotated[str, Meta(min_length=1, max_length=4000)]
+    item_id: ItemId | None = None
+
+
+class SpotCheckMark(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    result: Literal["confirmed", "disputed"]
+    note: Text = ""
+
+
+class AssessmentController(Controller):
+    path = "/assessments"
+    tags = ["assessments"]
+
+    @get("/", sync_to_thread=True)
+    def list_assessments(
+        self,
+        assessments: Assessments,
+        principal: Principal,
+        org_id: str | None = None,
+        status: Status | None = None,
+        period: Annotated[int | None, Parameter(ge=2000, le=2100)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> list[AssessmentSummary]:
+        """Assessments in the caller's subtree (or under `org_id`)."""
+        return assessments.list(principal, org_id, status, period, limit, offset)
+
+    @post("/", sync_to_thread=True)
+    def create(self, data: CreateAssessment, assessments: Assessments, principal: Principal) -> AssessmentView:
+        """Start an assessment of a unit for a period, pinned to a standard version."""
+        return assessments.create(principal, data.org_id, data.period, data.standard_ref)
+
+    @get("/{assessment_id:str}", sync_to_thread=True)
+    def get_assessment(self, assessment_id: str, assessments: Assessments, principal: Principal) -> AssessmentView:
+        return assessments.view(principal, assessment_id)
+
+    @get("/{assessment_id:str}/result", sync_to_thread=True)
+    def result(self, assessment_id: str, assessments: Assessments, principal: Principal) -> Result:
+        return assessments.result(principal, assessment_id)
+
+    @put("/{assessment_id:str}/answers/{item_id:str}", sync_to_thread=True)
+    def set_answer(
+        self, assessment_id: str, item_id: str, data: Answer, assessments: Assessments, principal: Principal
+    ) -> Result:
+        """Answer one item (value or N/A with reason, evidence references); returns the new result."""
+        return assessments.set_answer(principal, assessment_id, item_id, data)
+
+    @delete("/{assessment_id:str}/answers/{item_id:str}", sync_to_thread=True, status_code=200)
+    def delete_answer(self, assessment_id: str, item_id: str, assessments: Assessments, principal: Principal) -> Result:
+        return assessments.delete_answer(principal, assessment_id, item_id)
+
+    @post("/{assessment_id:str}/records", sync_to_thread=True)
+    def put_record(self, assessment_id: str, data: Record, assessments: Assessments, principal: Principal) -> Result:
+        """Add or replace a dated record (meeting, drill, training) by its id."""
+        return assessments.put_record(principal, assessment_id, data)
+
+    @delete("/{assessment_id:str}/records/{record_id:str}", sync_to_thread=True, status_code=200)
+    def delete_record(
+        self, assessment_id: str, record_id: str, assessments: Assessments, principal: Principal
+    ) -> Result:
+        return assessments.delete_record(principal, assessment_id, record_id)
+
+    @post("/{assessment_id:str}/submit", sync_to_thread=True, status_code=200)
+    def submit(self, assessment_id: str, assessments: Assessments, principal: Principal) -> AssessmentView:
+        """Submit (or resubmit after a return); refused with the list of what is missing."""
+        return assessments.submit(principal, assessment_id)
+
+    @post("/{assessment_id:str}/return", sync_to_thread=True, status_code=200)
+    def return_(
+        self, assessment_id: str, data: Decision, assessments: Assessments, principal: Principal
+    ) -> AssessmentView:
+        """Return for rework, with a comment and/or item-level comments."""
+        items = [(c.item_id, c.comment) for c in data.items]
+        return assessments.decide(principal, assessment_id, "return", data.comment, items)
+
+    @post("/{assessment_id:str}/accept", sync_to_thread=True, status_code=200)
+    def accept(self, assessment_id: str, data: Decision, assessments: Assessments, principal: Principal) -> AssessmentView:
+        items = [(c.item_id, c.comment) for c in data.items]
+        return assessments.decide(principal, assessment_id, "accept", data.comment, items)
+
+    @post("/{assessment_id:str}/reject", sync_to_thread=True, status_code=200)
+    def reject(self, assessment_id: str, data: Decision, assessments: Assessments, principal: Principal) -> AssessmentView:
+        items = [(c.item_id, c.comment) for c in data.items]
+        return assessments.decide(principal, assessment_id, "reject", data.comment, items)
+
+    @post("/{assessment_id:str}/comments", sync_to_thread=True)
+    def comment(
+        self, assessment_id: str, data: NewComment, assessments: Assessments, principal: Principal
+    ) -> AssessmentView:
+        return assessments.comment(principal, assessment_id, data.item_id, data.body)
+
+    @put("/{assessment_id:str}/spot-checks/{item_id:str}", sync_to_thread=True)
+    def spot_check(
+        self, assessment_id: str, item_id: str, data: SpotCheckMark, assessments: Assessments, principal: Principal
+    ) -> AssessmentView:
+        """Mark an item as confirmed or disputed after an on-site check."""
+        return assessments.spot_check(principal, assessment_id, item_id, data.result, data.note)
+
+    @get("/{assessment_id:str}/audit", sync_to_thread=True)
+    def audit(self, assessment_id: str, assessments: Assessments, principal: Principal) -> list[AuditEntry]:
+        """Every change and transition, oldest first (append-only)."""
+        return assessments.audit_log(principal, assessment_id)

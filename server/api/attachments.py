@@ -1,0 +1,73 @@
+"""Attachment upload (whole blob, verified against its sha256) and presence checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, get, head, put
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from server.auth import Principal
+from server.problems import InvalidInput, NotFound
+from sync.attachments import DigestMismatch
+
+Sha = Annotated[str, Parameter(pattern=r"^[0-9a-f]{64}$")]
+MAX_BYTES = 20 * 1024 * 1024
+MEDIA_TYPES = {"image/jpeg", "image/png", "image/webp", "application/pdf"}
+
+
+class Stored(msgspec.Struct, frozen=True):
+    sha256: str
+    size: int
+    media_type: str
+    created: bool
+
+
+def sniff(data: bytes) -> str | None:
+    """The media type from the content, not from the name the phone gave it."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+class AttachmentController(Controller):
+    path = "/attachments"
+    tags = ["attachments"]
+
+    @put("/{sha256:str}", request_max_body_size=MAX_BYTES)
+    async def upload(self, sha256: Sha, request: Request, conn: sqlite3.Connection, state: State, principal: Principal) -> Stored:
+        """Upload a photo or document under its sha256; identical bytes are deduplicated."""
+        data = await request.body()
+        kind = sniff(data)
+        if kind is None:
+            raise InvalidInput("仅接受 JPEG、PNG、WebP 图片或 PDF 文件 / only JPEG, PNG, WebP or PDF", field="body")
+        try:
+            created = state.blobs.put(sha256, data)
+        except DigestMismatch as exc:
+            raise InvalidInput(f"文件校验失败 / {exc}", field="sha256") from None
+        conn.execute(
+            "INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
+            (sha256, len(data), kind, dt.datetime.now(dt.UTC).isoformat()),
+        )
+        return Stored(sha256, len(data), kind, created)
+
+    @head("/{sha256:str}", sync_to_thread=True)
+    def exists(self, sha256: Sha, conn: sqlite3.Connection, principal: Principal) -> None:
+        if conn.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (sha256,)).fetchone() is None:
+            raise NotFound("附件不存在 / no such attachment")
+
+    @get("/{sha256:str}", sync_to_thread=True, media_type="application/octet-stream")
+    def download(self, sha256: Sha, conn: sqlite3.Connection, state: State, principal: Principal) -> bytes:
+        if conn.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (sha256,)).fetchone() is None:
+            raise NotFound("附件不存在 / no such attachment")
+        return state.blobs.get(sha256)

@@ -1,0 +1,56 @@
+"""Login, token refresh (rotating), logout, and who-am-I."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from msgspec import Meta
+
+from server.auth import Principal, TokenPair, TokenService, login
+
+Name = Annotated[str, Meta(min_length=1, max_length=64)]
+Secret = Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    username: Name
+    password: Secret
+
+
+class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    refresh_token: Secret
+
+
+class Me(msgspec.Struct, frozen=True):
+    user_id: int
+    username: str
+    role: str
+    org_id: str
+    org_path: str
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @post("/login", sync_to_thread=True, status_code=200)
+    def login(self, data: LoginRequest, conn: sqlite3.Connection, tokens: TokenService) -> TokenPair:
+        """Password login; returns a short-lived access token and a rotating refresh token."""
+        return login(conn, tokens, data.username, data.password)
+
+    @post("/refresh", sync_to_thread=True, status_code=200)
+    def refresh(self, data: RefreshRequest, conn: sqlite3.Connection, tokens: TokenService) -> TokenPair:
+        """Exchange a refresh token for a new pair; reusing a spent token revokes the session."""
+        return tokens.refresh(conn, data.refresh_token)
+
+    @post("/logout", sync_to_thread=True, status_code=204)
+    def logout(self, data: RefreshRequest, conn: sqlite3.Connection, tokens: TokenService) -> None:
+        """Revoke the refresh token's whole family."""
+        tokens.revoke_family_of(conn, data.refresh_token)
+
+    @get("/me", sync_to_thread=False)
+    def me(self, principal: Principal) -> Me:
+        return Me(principal.user_id, principal.username, principal.role, principal.org_id, principal.org_path)

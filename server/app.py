@@ -1,0 +1,61 @@
+"""The Litestar app factory. Nothing happens at import time; tests build their own app."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from checklists.loader import shipped_catalog
+from server.api.admin import AdminController
+from server.api.assessments import AssessmentController
+from server.api.attachments import AttachmentController
+from server.api.auth import AuthController
+from server.api.health import health
+from server.api.orgs import OrgController
+from server.api.standards import StandardController
+from server.auth import TokenService, load_or_create_key
+from server.db import open_database
+from server.deps import DEPENDENCIES
+from server.problems import EXCEPTION_HANDLERS
+from server.settings import Settings
+from sync.attachments import FileStore
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Wire routes, dependencies and error handlers over a migrated database."""
+    settings = settings or Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    open_database(settings.db_path).close()  # create or upgrade the schema before serving
+    app = Litestar(
+        route_handlers=[
+            health,
+            AuthController,
+            OrgController,
+            StandardController,
+            AssessmentController,
+            AttachmentController,
+            AdminController,
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Dabiao 达标 API",
+            version="1.0.0",
+            path="/schema",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"BearerToken": []}],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.catalog = shipped_catalog()
+    app.state.tokens = TokenService(settings, load_or_create_key(settings.key_path))
+    app.state.blobs = FileStore(settings.data_dir / "blobs")
+    logging.getLogger("dabiao").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,49 @@
+"""Server subcommands of `dabiao`: serve (optionally with demo data)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from server.cli import COMMANDS, EXTENSIONS, command
+
+
+def _add(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the HTTP server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--data-dir", type=Path, default=None, help="default: $DABIAO_DATA_DIR or ./data")
+    serve.add_argument("--demo", action="store_true", help="load the demo data into an empty database first")
+
+
+@command("serve")
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from checklists.loader import load_catalog
+    from server.app import create_app
+    from server.db import open_database
+    from server.demo import demo_accounts_text, load_demo
+    from server.settings import Settings
+    from sync.attachments import FileStore
+
+    settings = Settings.from_env()
+    if args.data_dir is not None:
+        settings.data_dir = args.data_dir
+    if settings.base_url == Settings().base_url:
+        settings.base_url = f"http://{args.host}:{args.port}"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.demo:
+        conn = open_database(settings.db_path)
+        loaded = load_demo(conn, load_catalog(), FileStore(settings.data_dir / "blobs"), dt.date.today())
+        conn.close()
+        print("demo data loaded" if loaded else "demo data already present", flush=True)
+        print(demo_accounts_text(settings.base_url), flush=True)
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=30)
+    return 0
+
+
+EXTENSIONS.append(_add)
+assert "serve" in COMMANDS

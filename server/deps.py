@@ -1,0 +1,47 @@
+"""Litestar dependencies shared by every route: the database connection, the caller, the domain services."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Generator
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from server.assessments import Assessments
+from server.auth import Principal, TokenService
+from server.db import connect
+from server.problems import Unauthenticated
+
+
+def provide_conn(state: State) -> Generator[sqlite3.Connection, None, None]:
+    conn = connect(state.settings.db_path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def provide_tokens(state: State) -> TokenService:
+    return state.tokens
+
+
+def provide_principal(request: Request, state: State) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("需要登录：请在 Authorization 头中提供 Bearer 访问令牌 / bearer access token required")
+    return state.tokens.principal(token.strip())
+
+
+def provide_assessments(conn: sqlite3.Connection, state: State) -> Assessments:
+    return Assessments(conn, state.catalog, state.settings.today())
+
+
+DEPENDENCIES = {
+    "conn": Provide(provide_conn),
+    "tokens": Provide(provide_tokens, sync_to_thread=False),
+    "principal": Provide(provide_principal, sync_to_thread=False),
+    "assessments": Provide(provide_assessments, sync_to_thread=False),
+}

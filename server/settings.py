@@ -1,0 +1,57 @@
+"""Server configuration, from environment variables (documented in the README) with defaults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+@dataclass
+class Settings:
+    """Everything the app factory needs. Tests build one with a temporary data directory."""
+
+    data_dir: Path = Path("data")
+    database: Path | None = None  # default: data_dir / "dabiao.db"
+    jwt_private_key: Path | None = None  # default: data_dir / "keys" / "jwt-ed25519.pem", created if absent
+    issuer: str = "dabiao"
+    audience: str = "dabiao-api"
+    access_ttl: dt.timedelta = dt.timedelta(minutes=15)
+    # Long enough for weeks without signal: a phone refreshes whenever it is online.
+    refresh_ttl: dt.timedelta = dt.timedelta(days=45)
+    login_max_failures: int = 5
+    login_window_s: float = 900.0
+    base_url: str = "http://127.0.0.1:8000"
+    today: Callable[[], dt.date] = field(default=_today)
+
+    @property
+    def db_path(self) -> Path:
+        return self.database or self.data_dir / "dabiao.db"
+
+    @property
+    def key_path(self) -> Path:
+        return self.jwt_private_key or self.data_dir / "keys" / "jwt-ed25519.pem"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        s = cls()
+        if v := env.get("DABIAO_DATA_DIR"):
+            s.data_dir = Path(v)
+        if v := env.get("DABIAO_DATABASE"):
+            s.database = Path(v)
+        if v := env.get("DABIAO_JWT_PRIVATE_KEY"):
+            s.jwt_private_key = Path(v)
+        if v := env.get("DABIAO_BASE_URL"):
+            s.base_url = v.rstrip("/")
+        if v := env.get("DABIAO_ACCESS_TTL_MINUTES"):
+            s.access_ttl = dt.timedelta(minutes=float(v))
+        if v := env.get("DABIAO_REFRESH_TTL_DAYS"):
+            s.refresh_ttl = dt.timedelta(days=float(v))
+        return s
