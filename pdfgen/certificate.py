@@ -125,7 +125,7 @@ def render_certificate(cert: Certificate, token: str) -> bytes:
                       f'{"达标" if d.passed else "未达标"}', dim_cell)
             for d in cert.dimensions
         ]
-        width = doc.width * 0.86
+        width = doc.width
         table = Table([heads, marks], colWidths=[width / len(heads)] * len(heads), hAlign="CENTER")
         table.setStyle(TableStyle([
             ("GRID", (0, 0), (-1, -1), 0.5, RED),

@@ -12,6 +12,8 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
+from reportlab.graphics.shapes import Drawing, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
@@ -19,10 +21,20 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas as rl_canvas
+from reportlab.lib import textsplit as rl_textsplit
+from reportlab.platypus import paragraph as rl_paragraph
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Table, TableStyle
 from reportlab.platypus.flowables import HRFlowable
 
 from pdfgen.fonts import cjk_font, pick_marks
+
+# reportlab's CJK line breaker keeps its list of characters that may not start a line (kinsoku) in
+# a module constant that lacks the full-width comma, closing quotes and book-title marks; without
+# them a line can start with "》" or "，", which no printed Chinese document does.
+# Both copies are extended: single-style paragraphs break in textsplit, mixed ones in paragraph.
+_NO_LINE_START = "，。、；：！？》〉」』”’）】〕…·％"
+for _module in (rl_textsplit, rl_paragraph):
+    _module.ALL_CANNOT_START += "".join(ch for ch in _NO_LINE_START if ch not in _module.ALL_CANNOT_START)
 
 RED = colors.HexColor("#C8161D")  # the red of a 红头文件 masthead
 INK = colors.HexColor("#1A1A1A")
@@ -209,6 +221,12 @@ def signature_block(st: Styles, issuer: str, day: dt.date) -> list[Flowable]:
 Cell = str | Flowable | None
 
 
+def coloured(st: Styles, text: str, color: colors.Color, align: str = "c") -> Paragraph:
+    """A table cell whose text is drawn in `color` (TEXTCOLOR does not reach Paragraph cells)."""
+    style = {"l": st.cell, "c": st.cell_center, "r": st.cell_right}[align]
+    return Paragraph(f'<font color="#{color.hexval()[2:]}">{esc(text)}</font>', style)
+
+
 def grid_table(
     st: Styles,
     rows: Sequence[Sequence[Cell]],
@@ -338,3 +356,119 @@ def content_width(landscape_page: bool = False, margins: tuple[float, float] = (
     """Usable width of an A4 page (portrait or landscape) between the given left/right margins."""
     width = landscape(A4)[0] if landscape_page else A4[0]
     return width - margins[0] - margins[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bar charts (reportlab.graphics) in the CJK font
+def _title(drawing: Drawing, text: str, font: str, width: float, height: float) -> None:
+    drawing.add(String(width / 2, height - 12, text, fontName=font, fontSize=10, fillColor=INK, textAnchor="middle"))
+
+
+def rate_bars(
+    font: str,
+    labels: Sequence[str],
+    series: Sequence[Sequence[float | None]],
+    *,
+    names: Sequence[str] = (),
+    title: str = "",
+    width: float = 360,
+    height: float = 200,
+    series_colors: Sequence[colors.Color] = (CHART_RED, CHART_BLUE, CHART_GREY),
+    label_angle: float = 0,
+    value_labels: bool = True,
+) -> Drawing:
+    """Vertical bars of percentages (0–100) per label, one colour per series, with a legend when
+    there are several series. None (nothing to count) is drawn as 0 without a value label."""
+    drawing = Drawing(width, height)
+    chart = VerticalBarChart()
+    bottom = 46 if label_angle else 28
+    top = 22 if title else 10  # room for the value labels above a 100% bar
+    if len(series) > 1:
+        top += 16
+    chart.x, chart.y = 34, bottom
+    chart.width, chart.height = width - 44, height - bottom - top
+    chart.data = [[0 if v is None else v for v in s] for s in series]
+    chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, 100, 20
+    chart.valueAxis.labels.fontName = font
+    chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.labelTextFormat = "%d%%"
+    chart.valueAxis.gridStrokeColor = colors.HexColor("#DDDDDD")
+    chart.valueAxis.visibleGrid = True
+    chart.categoryAxis.categoryNames = list(labels)
+    chart.categoryAxis.labels.fontName = font
+    chart.categoryAxis.labels.fontSize = 7 if len(labels) <= 16 else 6
+    if label_angle:
+        chart.categoryAxis.labels.angle = label_angle
+        chart.categoryAxis.labels.boxAnchor = "ne"
+        chart.categoryAxis.labels.dx = 4
+        chart.categoryAxis.labels.dy = -2
+    chart.barSpacing = 0.5
+    chart.groupSpacing = 4 if len(labels) <= 20 else 2
+    for i, c in enumerate(series_colors[: len(series)]):
+        chart.bars[i].fillColor = c
+        chart.bars[i].strokeColor = None
+    if value_labels and len(labels) * len(series) <= 30:
+        chart.barLabelFormat = lambda v: f"{v:.1f}".rstrip("0").rstrip(".") + "%"
+        chart.barLabels.fontName = font
+        chart.barLabels.fontSize = 6.5
+        chart.barLabels.nudge = 6
+    drawing.add(chart)
+    if title:
+        _title(drawing, title, font, width, height)
+    if len(series) > 1 and names:
+        # a one-line legend centred under the title: swatch, name, gap, ...
+        sizes = [stringWidth(n, font, 8) for n in names]
+        total = sum(sizes) + len(names) * 12 + (len(names) - 1) * 14
+        x = (width - total) / 2
+        y = height - (28 if title else 12)
+        for color, name, size in zip(series_colors, names, sizes):
+            drawing.add(Rect(x, y, 8, 8, fillColor=color, strokeColor=None))
+            drawing.add(String(x + 11, y + 1, name, fontName=font, fontSize=8, fillColor=INK))
+            x += size + 12 + 14
+    return drawing
+
+
+def score_bars(
+    font: str,
+    labels: Sequence[str],
+    scores: Sequence[float | None],
+    highlight: Sequence[bool],
+    *,
+    title: str = "",
+    width: float = 360,
+    height: float = 220,
+) -> Drawing:
+    """Horizontal bars of 0–100 scores, one per unit (first label on top); highlighted units
+    (已达标) in red, the rest in grey."""
+    drawing = Drawing(width, height)
+    chart = HorizontalBarChart()
+    top = 18 if title else 4
+    chart.x, chart.y = 62, 18
+    chart.width, chart.height = width - 80, height - 18 - top
+    # reportlab draws the first category at the bottom: reverse so the table order reads downwards
+    values = [0 if s is None else s for s in scores][::-1]
+    chart.data = [values]
+    chart.categoryAxis.categoryNames = list(labels)[::-1]
+    chart.categoryAxis.labels.fontName = font
+    chart.categoryAxis.labels.fontSize = 7 if len(labels) <= 20 else 5.5
+    chart.categoryAxis.labels.boxAnchor = "e"
+    chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, 100, 20
+    chart.valueAxis.labels.fontName = font
+    chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.visibleGrid = True
+    chart.valueAxis.gridStrokeColor = colors.HexColor("#DDDDDD")
+    chart.bars[0].strokeColor = None
+    chart.bars[0].fillColor = CHART_GREY
+    for i, hot in enumerate(list(highlight)[::-1]):
+        chart.bars[(0, i)].fillColor = CHART_RED if hot else CHART_GREY
+    chart.barSpacing = 1
+    chart.groupSpacing = 2
+    if len(labels) <= 30:
+        chart.barLabelFormat = lambda v: f"{v:.1f}".rstrip("0").rstrip(".")
+        chart.barLabels.fontName = font
+        chart.barLabels.fontSize = 6
+        chart.barLabels.nudge = 8
+    drawing.add(chart)
+    if title:
+        _title(drawing, title, font, width, height)
+    return drawing

@@ -189,4 +189,7 @@ def _load_extensions() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so subcommand registration and dispatch share one registry.
+    from server.cli import main as package_main
+
+    sys.exit(package_main())

@@ -127,6 +127,14 @@ def http_handler(request: Request, exc: HTTPException) -> Response:
     return _response(body, dict(exc.headers or {}) or None)
 
 
+def unstorable_handler(request: Request, exc: Exception) -> Response:
+    """Input that decoded but cannot be stored: lone UTF-16 surrogates, integers beyond 64 bits."""
+    what = "文本含有无效字符 / text contains invalid characters" if isinstance(exc, UnicodeError) else (
+        "数值超出范围 / number out of range"
+    )
+    return _response({**InvalidInput(what).body(), "instance": request.url.path})
+
+
 def internal_handler(request: Request, exc: Exception) -> Response:
     """Never a stack trace to the client: log it, answer with a generic problem."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -145,5 +153,7 @@ EXCEPTION_HANDLERS = {
     ValidationException: validation_handler,
     NotFoundException: http_handler,
     HTTPException: http_handler,
+    UnicodeEncodeError: unstorable_handler,
+    OverflowError: unstorable_handler,
     Exception: internal_handler,
 }

@@ -23,7 +23,6 @@ from checklists.model import (
     ChildFacts,
     Clause,
     Dimension,
-    Evidence,
     FieldDef,
     Item,
     Record,

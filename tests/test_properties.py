@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from checklists.model import (
     Answer,
     AnswerSheet,
+    AtLeast,
     ChildFacts,
     ChildShare,
     Condition,
@@ -26,7 +27,6 @@ from checklists.model import (
     Result,
     WithinMonths,
     Yes,
-    AtLeast,
 )
 from checklists.scoring import required_quarters, score
 from conftest import attachment, attribute, kind, make_item, make_standard

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, get, patch, post
+from litestar.params import Parameter
 from msgspec import UNSET, Meta, UnsetType
 
 from server.access import org_path, require
@@ -90,7 +91,7 @@ class AdminController(Controller):
         return _user(row)
 
     @patch("/{user_id:int}", sync_to_thread=True)
-    def update_user(self, user_id: int, data: UserPatch, conn: sqlite3.Connection, principal: Principal) -> User:
+    def update_user(self, user_id: Annotated[int, Parameter(ge=1, le=2**62)], data: UserPatch, conn: sqlite3.Connection, principal: Principal) -> User:
         row = conn.execute(USER_SQL + " WHERE u.id = ?", (user_id,)).fetchone()
         if row is None:
             raise NotFound(f"用户不存在 / no such user: {user_id}")

@@ -55,7 +55,7 @@ class AssessmentController(Controller):
         status: Status | None = None,
         period: Annotated[int | None, Parameter(ge=2000, le=2100)] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000_000)] = 0,
     ) -> list[AssessmentSummary]:
         """Assessments in the caller's subtree (or under `org_id`)."""
         return assessments.list(principal, org_id, status, period, limit, offset)

@@ -64,7 +64,7 @@ class OrgController(Controller):
         principal: Principal,
         level: Level | None = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000_000)] = 0,
     ) -> list[Org]:
         """Every unit below `org_id` (optionally of one level), paged."""
         path = org_path(conn, org_id)
