@@ -24,4 +24,4 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	PYTHONPATH=. $(BIN)/python bench/run_all.py

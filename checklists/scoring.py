@@ -476,7 +476,8 @@ def _item_result(item: Item, ctx: Context) -> ItemResult:
         )
 
     if not ctx.applies(item.when):
-        conds = "、".join(f"{c.attr}={fmt_value(c.equals)}" for c in item.when)
+        names = {a.key: a.name for a in ctx.standard.attributes}
+        conds = "、".join(f"{names.get(c.attr, c.attr)}={fmt_value(c.equals)}" for c in item.when)
         return result("na", "", f"不适用：本单位不满足适用条件（{conds}）")
     answer = ctx.sheet.answers.get(item.id)
     if answer is not None and answer.na:

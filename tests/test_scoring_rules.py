@@ -598,7 +598,7 @@ def test_conditional_item_not_applicable_is_na():
     statuses = {r.id: r.status for r in result.items}
     assert statuses == {"TS-DW-01": "pass", "TS-DW-07": "na", "TS-DW-08": "na"}
     assert result.passed  # not-applicable mandatory items do not block
-    assert "forested=是" in {r.id: r for r in result.items}["TS-DW-07"].reason
+    assert "涉林=是" in {r.id: r for r in result.items}["TS-DW-07"].reason  # the attribute by its Chinese name
 
 
 def test_conditional_item_applies_when_the_attribute_matches():
