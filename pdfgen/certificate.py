@@ -6,15 +6,15 @@ and a QR code to the public verification page {base}/verify/{serial}.
 from __future__ import annotations
 
 import io
+import itertools
 
 from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_LEFT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import BaseDocTemplate, Frame, FrameBreak, PageTemplate, Paragraph, Spacer, Table, TableStyle
+from reportlab.platypus import BaseDocTemplate, Flowable, Frame, FrameBreak, PageTemplate, Paragraph, Spacer, Table, TableStyle
 
 from pdfgen.common import INK, RED, GREY, HeavyLine, cn_date, esc, styles
 from server.certificates import Certificate, short_signature
@@ -23,13 +23,40 @@ GOLD = colors.HexColor("#B8860B")
 PAPER = colors.HexColor("#FFFDF7")
 
 
-def qr_drawing(value: str, size: float) -> Drawing:
-    """A square QR code of `value`, `size` points wide (error correction M: survives a crease)."""
-    widget = QrCodeWidget(value, barLevel="M", barBorder=2)
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
-    drawing.add(widget)
-    return drawing
+class QrCode(Flowable):
+    """A square QR code of `value`, `size` points wide, error correction M (survives a crease).
+
+    The matrix comes from reportlab.graphics.barcode.qr; it is drawn as one filled path of
+    horizontal runs rather than as one shape per module, which is ten times faster to render.
+    """
+
+    def __init__(self, value: str, size: float, border: int = 2):
+        super().__init__()
+        widget = QrCodeWidget(value, barLevel="M")
+        widget.qr.make()
+        self.modules: list[list[bool]] = [[bool(m) for m in row] for row in widget.qr.modules]
+        self.size, self.border = size, border
+        self.width = self.height = size
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return self.size, self.size
+
+    def draw(self) -> None:
+        n = len(self.modules)
+        box = self.size / (n + 2 * self.border)
+        path = self.canv.beginPath()
+        for r, row in enumerate(self.modules):
+            y = self.size - (r + self.border + 1) * box
+            c = 0
+            for dark, run in itertools.groupby(row):
+                length = len(list(run))
+                if dark:
+                    path.rect((c + self.border) * box, y, length * box, box)
+                c += length
+        self.canv.saveState()
+        self.canv.setFillColor(colors.black)
+        self.canv.drawPath(path, stroke=0, fill=1)
+        self.canv.restoreState()
 
 
 def _frame_page(serial: str, font: str):
@@ -138,7 +165,7 @@ def render_certificate(cert: Certificate, token: str) -> bytes:
     story.append(FrameBreak())
 
     qr_size = 34 * mm
-    qr = qr_drawing(cert.verify_url, qr_size)
+    qr = QrCode(cert.verify_url, qr_size)
     qr_cell = [qr, Paragraph("扫码查验证书真伪", ParagraphStyle("qrcap", parent=small, alignment=TA_CENTER))]
     facts = [
         f"证书编号：{esc(cert.serial)}",

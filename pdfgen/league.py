@@ -112,7 +112,7 @@ def render_league(
     if area.change is not None:
         ch = area.change
         direction = "持平" if not ch.township_delta else ("提高" if ch.township_delta > 0 else "下降")
-        delta = "" if direction == "持平" else f"{pp(abs(ch.township_delta or 0))}个百分点"
+        delta = "" if direction == "持平" else f"{pp(ch.township_delta).lstrip('+-')}个百分点"
         paragraphs.append(
             f"与上期（{cn_date(ch.as_of)}）相比，新增达标{ch.newly_accepted}个，达标率{direction}{delta}"
             f"（上期{pct(ch.townships.rate)}）。"
