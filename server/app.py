@@ -15,6 +15,7 @@ from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
 from server.api.health import health
 from server.api.orgs import OrgController
+from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
 from server.auth import TokenService, load_or_create_key
 from server.db import open_database
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AssessmentController,
             AttachmentController,
             AdminController,
+            ReportController,
+            CertificateController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.catalog = shipped_catalog()
     app.state.tokens = TokenService(settings, load_or_create_key(settings.key_path))
+    app.state.cert_key = load_or_create_key(settings.cert_key_path)
     app.state.blobs = FileStore(settings.data_dir / "blobs")
     logging.getLogger("dabiao").setLevel(logging.INFO)
     return app

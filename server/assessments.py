@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -133,10 +134,18 @@ def audit(
 class Assessments:
     """Operations on assessments; every one checks the caller's role and scope first."""
 
-    def __init__(self, conn: sqlite3.Connection, catalog: Catalog, today: dt.date):
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        catalog: Catalog,
+        today: dt.date,
+        on_accept: Callable[[sqlite3.Connection, Principal, str], object] | None = None,
+    ):
         self.conn = conn
         self.catalog = catalog
         self.today = today
+        # Called inside the acceptance transaction (issues the certificate): both happen or neither.
+        self.on_accept = on_accept
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -521,6 +530,10 @@ class Assessments:
                 self._comment(who, row["id"], item_id, action, body, at)
             audit(self.conn, who, action, "assessment", row["id"], row["id"], {"status": row["status"]},
                   {"status": new, "comment": comment, "items": dict(item_comments)})
+            if new == "accepted" and self.on_accept is not None:
+                issued = self.on_accept(self.conn, who, row["id"])
+                audit(self.conn, who, "issue_certificate", "certificate", getattr(issued, "serial", "-"), row["id"],
+                      None, issued)
 
     def _comment(self, who: Principal, assessment_id: str, item_id: str | None, kind: str, body: str, at: str) -> None:
         self.conn.execute(

@@ -23,6 +23,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from checklists.loader import load_catalog
     from server.app import create_app
+    from server.auth import load_or_create_key
     from server.db import open_database
     from server.demo import demo_accounts_text, load_demo
     from server.settings import Settings
@@ -36,7 +37,8 @@ def serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.demo:
         conn = open_database(settings.db_path)
-        loaded = load_demo(conn, load_catalog(), FileStore(settings.data_dir / "blobs"), dt.date.today())
+        loaded = load_demo(conn, load_catalog(), FileStore(settings.data_dir / "blobs"), dt.date.today(),
+                           load_or_create_key(settings.cert_key_path), settings.base_url)
         conn.close()
         print("demo data loaded" if loaded else "demo data already present", flush=True)
         print(demo_accounts_text(settings.base_url), flush=True)

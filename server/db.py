@@ -165,10 +165,26 @@ _M002_SPOT_CHECKS = """
         ALTER TABLE assessments ADD COLUMN decided_at TEXT;
 """
 
+_M003_CERTIFICATES = """
+        CREATE TABLE certificates (
+            serial TEXT PRIMARY KEY,
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            org_id TEXT NOT NULL REFERENCES orgs(id),
+            token TEXT NOT NULL,
+            issued_on TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            issued_by INTEGER REFERENCES users(id),
+            revoked_at TEXT,
+            revoke_reason TEXT
+        );
+        CREATE INDEX certificates_org ON certificates(org_id);
+"""
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
     ("002_spot_checks", _M002_SPOT_CHECKS),
+    ("003_certificates", _M003_CERTIFICATES),
 ]
 
 

@@ -23,6 +23,9 @@ import msgspec
 from checklists.loader import Catalog
 from checklists.model import AnswerSheet, Attachment
 from checklists.samples import sample_sheet
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from server import acceptance
 from server.assessments import audit, now_iso
 from server.auth import hash_password
 from server.db import transaction
@@ -174,7 +177,14 @@ def build_orgs(catalog: Catalog) -> list[tuple]:
     return rows
 
 
-def load_demo(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobStore, today: dt.date) -> bool:
+def load_demo(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    blobs: BlobStore,
+    today: dt.date,
+    cert_key: Ed25519PrivateKey | None = None,
+    base_url: str = "http://127.0.0.1:8000",
+) -> bool:
     """Insert the demo data into an empty database; False when it is already there."""
     if conn.execute("SELECT 1 FROM orgs WHERE id = 'hn'").fetchone():
         return False
@@ -186,7 +196,7 @@ def load_demo(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobStore, toda
             "INSERT INTO users (username, display_name, password_hash, role, org_id, created_at) VALUES (?,?,?,?,?,?)",
             [(u, n, password, r, o, now_iso()) for u, n, r, o in ACCOUNTS],
         )
-    _demo_assessments(conn, catalog, blobs, today)
+    _demo_assessments(conn, catalog, blobs, today, cert_key, base_url)
     return True
 
 
@@ -211,10 +221,10 @@ def _store_evidence(conn: sqlite3.Connection, blobs: BlobStore, sheet: AnswerShe
 
 
 def _insert_assessment(conn: sqlite3.Connection, org_id: str, ref: str, status: str, sheet: AnswerSheet,
-                       user_id: int | None) -> str:
+                       user_id: int | None, day: dt.date) -> str:
     aid = hashlib.sha256(f"demo/{org_id}/{PERIOD}".encode()).hexdigest()[:32]
     aid = f"{aid[:8]}-{aid[8:12]}-{aid[12:16]}-{aid[16:20]}-{aid[20:32]}"
-    at = now_iso()
+    at = f"{day.isoformat()}T09:00:00+00:00"  # demo history is dated within the period
     conn.execute(
         "INSERT INTO assessments (id, org_id, standard_ref, period, status, created_by, created_at, updated_at, "
         "submitted_at, decided_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -233,7 +243,8 @@ def _insert_assessment(conn: sqlite3.Connection, org_id: str, ref: str, status: 
     return aid
 
 
-def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobStore, today: dt.date) -> None:
+def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobStore, today: dt.date,
+                      cert_key: Ed25519PrivateKey | None, base_url: str) -> None:
     from server.assessments import Assessments
 
     rng = random.Random(2024)
@@ -259,7 +270,7 @@ def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobSto
             attributes = {k: v for k, v in msgspec.json.decode(attrs).items() if k in known}
             sheet = sample_sheet(standard, rng, quality=quality, as_of=as_of, unit=name, attributes=attributes)
             sheet = _store_evidence(conn, blobs, sheet)
-            created.append(_insert_assessment(conn, oid, standard.ref, status, sheet, None))
+            created.append(_insert_assessment(conn, oid, standard.ref, status, sheet, None, as_of))
             if status == "returned":
                 conn.execute(
                     "INSERT INTO comments (assessment_id, item_id, author_id, kind, body, created_at) VALUES (?,?,?,?,?,?)",
@@ -268,6 +279,12 @@ def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobSto
         service = Assessments(conn, catalog, today)
         for aid in created:
             service._rescore(aid)
+        if cert_key is not None:  # the five streets accepted in the 13th FYP get their certificates
+            accepted = conn.execute(
+                "SELECT a.id FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.status = 'accepted' ORDER BY o.path"
+            ).fetchall()
+            for (aid,) in accepted:
+                acceptance.issue(conn, catalog, cert_key, aid, reviewer, as_of, base_url)
 
 
 def demo_accounts_text(base_url: str) -> str:

@@ -9,6 +9,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from server import acceptance
 from server.assessments import Assessments
 from server.auth import Principal, TokenService
 from server.db import connect
@@ -36,7 +37,13 @@ def provide_principal(request: Request, state: State) -> Principal:
 
 
 def provide_assessments(conn: sqlite3.Connection, state: State) -> Assessments:
-    return Assessments(conn, state.catalog, state.settings.today())
+    settings = state.settings
+
+    def certify(c: sqlite3.Connection, who: Principal, assessment_id: str) -> object:
+        return acceptance.issue(c, state.catalog, state.cert_key, assessment_id, who.user_id, settings.today(),
+                                settings.base_url, settings.cert_validity_years)
+
+    return Assessments(conn, state.catalog, settings.today(), on_accept=certify)
 
 
 DEPENDENCIES = {

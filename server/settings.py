@@ -28,6 +28,8 @@ class Settings:
     login_max_failures: int = 5
     login_window_s: float = 900.0
     base_url: str = "http://127.0.0.1:8000"
+    cert_private_key: Path | None = None  # default: data_dir / "keys" / "cert-ed25519.pem"
+    cert_validity_years: int = 3  # [D] the sources set none; see server/acceptance.py
     today: Callable[[], dt.date] = field(default=_today)
 
     @property
@@ -37,6 +39,10 @@ class Settings:
     @property
     def key_path(self) -> Path:
         return self.jwt_private_key or self.data_dir / "keys" / "jwt-ed25519.pem"
+
+    @property
+    def cert_key_path(self) -> Path:
+        return self.cert_private_key or self.data_dir / "keys" / "cert-ed25519.pem"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -48,6 +54,10 @@ class Settings:
             s.database = Path(v)
         if v := env.get("DABIAO_JWT_PRIVATE_KEY"):
             s.jwt_private_key = Path(v)
+        if v := env.get("DABIAO_CERT_PRIVATE_KEY"):
+            s.cert_private_key = Path(v)
+        if v := env.get("DABIAO_CERT_VALIDITY_YEARS"):
+            s.cert_validity_years = int(v)
         if v := env.get("DABIAO_BASE_URL"):
             s.base_url = v.rstrip("/")
         if v := env.get("DABIAO_ACCESS_TTL_MINUTES"):

@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from checklists.loader import shipped_catalog
 from server.app import create_app
 from server.db import open_database
+from server.auth import load_or_create_key
 from server.demo import DEMO_PASSWORD, load_demo
 from server.settings import Settings
 from sync.attachments import FileStore
@@ -53,7 +54,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("demo")
     settings = Settings(data_dir=root)
     conn = open_database(settings.db_path)
-    load_demo(conn, shipped_catalog(), FileStore(root / "blobs"), TODAY)
+    load_demo(conn, shipped_catalog(), FileStore(root / "blobs"), TODAY, load_or_create_key(settings.cert_key_path),
+              settings.base_url)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return root

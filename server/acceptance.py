@@ -1,0 +1,153 @@
+"""Acceptance certificates in storage: issued (signed) when a reviewer accepts, looked up by
+serial for the public verify page, revocable with a reason.
+
+The signed token (compact JWS, EdDSA) is stored as issued; `lookup` verifies it again on every
+read, so a certificate altered in the database shows as invalid rather than as valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from checklists.loader import Catalog
+from checklists.model import Result
+from server.access import require
+from server.auth import Principal
+from server.certificates import (
+    Certificate,
+    CertificateDimension,
+    CertificateInvalid,
+    CertificateStatus,
+    sign,
+    snapshot_hash,
+    verify,
+    verify_url,
+)
+from server.problems import Conflict, InvalidInput, NotFound
+
+# [D] The sources set no validity period; 003 says the standard is to be kept "长期坚持", so a
+# certificate is re-checked after three years. Configurable with DABIAO_CERT_VALIDITY_YEARS.
+DEFAULT_VALIDITY_YEARS = 3
+
+
+def ancestors(conn: sqlite3.Connection, path: str) -> list[sqlite3.Row]:
+    """The orgs on a path ('/hn/hn-cs/hn-cs-kf/x/'), top first, the unit itself last."""
+    ids = [p for p in path.strip("/").split("/") if p]
+    rows = {r["id"]: r for r in conn.execute(
+        f"SELECT id, name, level, path FROM orgs WHERE id IN ({','.join('?' * len(ids))})", ids)}
+    return [rows[i] for i in ids if i in rows]
+
+
+def issuer_of(chain: list[sqlite3.Row]) -> tuple[str, str]:
+    """(bureau name, serial prefix) of the county-level bureau above a unit, e.g.
+    ('长沙市开福区应急管理局', 'KF')."""
+    county = next((r for r in chain if r["level"] == "county"), chain[0])
+    city = next((r for r in chain if r["level"] == "city"), None)
+    name = (city["name"] if city else "") + county["name"] + "应急管理局"
+    prefix = county["id"].rsplit("-", 1)[-1].upper()
+    return name, prefix
+
+
+def issue(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    key: Ed25519PrivateKey,
+    assessment_id: str,
+    issued_by: int | None,
+    issued_on: dt.date,
+    base_url: str,
+    validity_years: int = DEFAULT_VALIDITY_YEARS,
+) -> Certificate:
+    """Sign and store the certificate of an accepted assessment (inside the caller's transaction)."""
+    row = conn.execute(
+        "SELECT a.id, a.org_id, a.standard_ref, a.result, o.name, o.path FROM assessments a "
+        "JOIN orgs o ON o.id = a.org_id WHERE a.id = ?",
+        (assessment_id,),
+    ).fetchone()
+    if row is None or row["result"] is None:
+        raise NotFound(f"评估不存在或尚无结果 / no scored assessment {assessment_id}")
+    result = msgspec.json.decode(row["result"], type=Result)
+    standard = catalog.get(row["standard_ref"])
+    chain = ancestors(conn, row["path"])
+    issuer, prefix = issuer_of(chain)
+    year = issued_on.year
+    seq = conn.execute("SELECT COUNT(*) FROM certificates WHERE serial LIKE ?", (f"{prefix}-{year}-%",)).fetchone()[0]
+    serial = f"{prefix}-{year}-{seq + 1:04d}"
+    try:
+        valid_until = issued_on.replace(year=year + validity_years)
+    except ValueError:  # 29 February
+        valid_until = issued_on.replace(year=year + validity_years, day=28)
+    cert = Certificate(
+        serial=serial,
+        unit_id=row["org_id"],
+        unit_name=row["name"],
+        unit_path="".join(r["name"] for r in chain),
+        standard_id=standard.id,
+        standard_version=standard.version,
+        standard_title=standard.title,
+        standard_hash=standard.content_hash,
+        result_hash=snapshot_hash(result),
+        label=standard.label,
+        score=result.score,
+        dimensions=[CertificateDimension(code=d.code, name=d.name, passed=d.passed, score=d.score)
+                    for d in result.dimensions],
+        issued_on=issued_on,
+        valid_until=valid_until,
+        issuer=issuer,
+        verify_url=verify_url(base_url, serial),
+    )
+    token = sign(cert, key)
+    conn.execute(
+        "INSERT INTO certificates (serial, assessment_id, org_id, token, issued_on, valid_until, issued_by) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (serial, assessment_id, row["org_id"], token, issued_on.isoformat(), valid_until.isoformat(), issued_by),
+    )
+    return cert
+
+
+class Lookup(msgspec.Struct, frozen=True, kw_only=True):
+    """What the verify page shows for a serial."""
+
+    serial: str
+    status: CertificateStatus
+    reason: str = ""
+    certificate: Certificate | None = None
+    token: str | None = None
+    assessment_id: str | None = None
+
+
+def lookup(conn: sqlite3.Connection, key: Ed25519PrivateKey, serial: str) -> Lookup:
+    row = conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchone()
+    if row is None:
+        return Lookup(serial=serial, status="unknown")
+    try:
+        cert = verify(row["token"], key.public_key())
+    except CertificateInvalid as exc:
+        return Lookup(serial=serial, status="unknown", reason=f"签名校验失败：{exc}")
+    if cert.serial != serial:
+        return Lookup(serial=serial, status="unknown", reason="证书编号与签名内容不符")
+    if row["revoked_at"]:
+        return Lookup(serial=serial, status="revoked", reason=row["revoke_reason"] or "", certificate=cert,
+                      token=row["token"], assessment_id=row["assessment_id"])
+    return Lookup(serial=serial, status="valid", certificate=cert, token=row["token"],
+                  assessment_id=row["assessment_id"])
+
+
+def revoke(conn: sqlite3.Connection, who: Principal, serial: str, reason: str, at: str) -> None:
+    """Revoke with a reason (reviewers of the unit's district)."""
+    row = conn.execute(
+        "SELECT c.revoked_at, o.path, c.assessment_id FROM certificates c JOIN orgs o ON o.id = c.org_id "
+        "WHERE c.serial = ?", (serial,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"证书不存在 / no such certificate: {serial}")
+    require(who, "review", row["path"])
+    if not reason.strip():
+        raise InvalidInput("撤销须说明理由 / a revocation needs a reason", field="reason")
+    if row["revoked_at"]:
+        raise Conflict("证书已被撤销 / certificate already revoked")
+    conn.execute("UPDATE certificates SET revoked_at = ?, revoke_reason = ? WHERE serial = ?", (at, reason.strip(), serial))

@@ -1,0 +1,169 @@
+"""Rates (JSON, CSV), the PDFs (certificate, 达标情况通报, comparison, 整改清单), certificate
+revocation, and the public verify page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, MediaType, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+from msgspec import Meta
+
+from checklists.rates import RateReport, roll_up, to_csv
+from server import acceptance
+from server.access import org_path, require
+from server.assessments import Assessments, now_iso
+from server.auth import Principal
+from server.certificates import verify_page
+from server.db import transaction
+from server.problems import InvalidInput, NotFound
+from server.reports import unit_statuses
+
+PDF = "application/pdf"
+Day = Annotated[dt.date | None, Parameter(description="YYYY-MM-DD")]
+
+
+def _pdf(data: bytes, name: str) -> Response[bytes]:
+    return Response(data, media_type=PDF, headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+def _as_of(state: State, as_of: dt.date | None) -> dt.date:
+    return as_of or state.settings.today()
+
+
+def _names(conn: sqlite3.Connection, org_id: str) -> sqlite3.Row:
+    row = conn.execute("SELECT id, name, level, path FROM orgs WHERE id = ?", (org_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"单位不存在 / no such unit: {org_id}", field="org_id")
+    return row
+
+
+class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(min_length=1, max_length=1000)]
+
+
+class ReportController(Controller):
+    path = "/reports"
+    tags = ["reports"]
+
+    @get("/rates/{org_id:str}", sync_to_thread=True)
+    def rates(
+        self,
+        org_id: str,
+        conn: sqlite3.Connection,
+        state: State,
+        principal: Principal,
+        as_of: Day = None,
+        since: Day = None,
+        format: Literal["json", "csv"] = "json",
+    ) -> Response:
+        """达标率 (townships) and 建成率 (villages) of a unit and the level below it, as of a date,
+        with numerators, denominators, per-dimension rates, overdue units and change since `since`."""
+        path = org_path(conn, org_id)
+        require(principal, "read", path)
+        day = _as_of(state, as_of)
+        if since is not None and since >= day:
+            raise InvalidInput("since 须早于 as_of / since must be before as_of", field="since")
+        rollup = roll_up(unit_statuses(conn, state.catalog, path, day), day)
+        previous = roll_up(unit_statuses(conn, state.catalog, path, since), since) if since else None
+        report: RateReport = rollup.report(org_id, previous)
+        if format == "csv":
+            return Response(
+                to_csv([report.total, *report.rows]),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="rates-{org_id}-{day}.csv"'},
+            )
+        return Response(msgspec.to_builtins(report), media_type=MediaType.JSON)
+
+    @get("/league/{org_id:str}", sync_to_thread=True, media_type=PDF)
+    def league(
+        self, org_id: str, conn: sqlite3.Connection, state: State, principal: Principal, as_of: Day = None
+    ) -> Response[bytes]:
+        """The district 达标情况通报 PDF (one row per street/township)."""
+        from pdfgen.league import render_league
+
+        org = _names(conn, org_id)
+        require(principal, "read", org["path"])
+        day = _as_of(state, as_of)
+        report = roll_up(unit_statuses(conn, state.catalog, org["path"], day), day).report(org_id)
+        chain = acceptance.ancestors(conn, org["path"])
+        issuer, prefix = acceptance.issuer_of(chain)
+        data = render_league(report, issuer=issuer, doc_number=f"{prefix}应急通〔{day.year}〕1号", date=day)
+        return _pdf(data, f"league-{org_id}-{day}.pdf")
+
+    @get("/comparison/{org_id:str}", sync_to_thread=True, media_type=PDF)
+    def comparison(
+        self, org_id: str, conn: sqlite3.Connection, state: State, principal: Principal,
+        as_of: Day = None, since: Day = None,
+    ) -> Response[bytes]:
+        """Provincial or city comparison PDF: rates by city and county, deadlines, change since `since`."""
+        from pdfgen.comparison import render_comparison
+
+        org = _names(conn, org_id)
+        require(principal, "read", org["path"])
+        day = _as_of(state, as_of)
+        rollup = roll_up(unit_statuses(conn, state.catalog, org["path"], day), day)
+        previous = roll_up(unit_statuses(conn, state.catalog, org["path"], since), since) if since else None
+        data = render_comparison(rollup, org_id, previous=previous, issuer=f"{org['name']}应急管理厅"
+                                 if org["level"] == "province" else f"{org['name']}应急管理局", date=day)
+        return _pdf(data, f"comparison-{org_id}-{day}.pdf")
+
+
+class CertificateController(Controller):
+    path = "/"
+    tags = ["certificates"]
+
+    @get("/assessments/{assessment_id:str}/certificate", sync_to_thread=True, media_type=PDF)
+    def certificate_pdf(
+        self, assessment_id: str, conn: sqlite3.Connection, state: State, assessments: Assessments,
+        principal: Principal,
+    ) -> Response[bytes]:
+        """The signed acceptance certificate of an accepted assessment."""
+        from pdfgen.certificate import render_certificate
+
+        assessments.view(principal, assessment_id)  # checks scope
+        row = conn.execute(
+            "SELECT serial FROM certificates WHERE assessment_id = ? ORDER BY issued_on DESC LIMIT 1",
+            (assessment_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound("该评估尚未验收发证 / no certificate for this assessment")
+        found = acceptance.lookup(conn, state.cert_key, row[0])
+        if found.certificate is None or found.token is None:
+            raise NotFound(f"证书无效 / certificate invalid: {found.reason}")
+        return _pdf(render_certificate(found.certificate, found.token), f"certificate-{row[0]}.pdf")
+
+    @get("/assessments/{assessment_id:str}/gap-report", sync_to_thread=True, media_type=PDF)
+    def gap_report(
+        self, assessment_id: str, conn: sqlite3.Connection, assessments: Assessments, principal: Principal
+    ) -> Response[bytes]:
+        """整改清单: every failing or missing item with its reason and the quoted clause."""
+        from pdfgen.gap import render_gap
+
+        view = assessments.view(principal, assessment_id)
+        standard = assessments.standard(view.standard_ref)
+        result = assessments.result(principal, assessment_id)
+        org = _names(conn, view.org_id)
+        chain = acceptance.ancestors(conn, org["path"])
+        issuer, _ = acceptance.issuer_of(chain)
+        data = render_gap(standard, result, view.org_name, unit_path="".join(r["name"] for r in chain),
+                          issuer=issuer, date=assessments.today)
+        return _pdf(data, f"gap-{view.org_id}-{view.period}.pdf")
+
+    @post("/certificates/{serial:str}/revoke", sync_to_thread=True, status_code=200)
+    def revoke(self, serial: str, data: RevokeRequest, conn: sqlite3.Connection, state: State,
+               principal: Principal) -> acceptance.Lookup:
+        """Revoke a certificate with a reason (reviewers of its district)."""
+        with transaction(conn):
+            acceptance.revoke(conn, principal, serial, data.reason, now_iso())
+        return acceptance.lookup(conn, state.cert_key, serial)
+
+    @get("/verify/{serial:str}", sync_to_thread=True, media_type=MediaType.HTML, security=[{}])
+    def verify(self, serial: str, conn: sqlite3.Connection, state: State) -> str:
+        """Public: anyone who scans the QR code sees whether the certificate is valid."""
+        found = acceptance.lookup(conn, state.cert_key, serial)
+        return verify_page(found.certificate, found.status, found.reason, serial=serial, as_of=state.settings.today())
