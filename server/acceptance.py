@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from checklists.loader import Catalog
 from checklists.model import Result
 from server.access import require
+from server.assessments import audit
 from server.auth import Principal
 from server.certificates import (
     Certificate,
@@ -138,7 +139,7 @@ def lookup(conn: sqlite3.Connection, key: Ed25519PrivateKey, serial: str) -> Loo
 
 
 def revoke(conn: sqlite3.Connection, who: Principal, serial: str, reason: str, at: str) -> None:
-    """Revoke with a reason (reviewers of the unit's district)."""
+    """Revoke with a reason (reviewers of the unit's district); audited like every transition."""
     row = conn.execute(
         "SELECT c.revoked_at, o.path, c.assessment_id FROM certificates c JOIN orgs o ON o.id = c.org_id "
         "WHERE c.serial = ?", (serial,)
@@ -151,3 +152,5 @@ def revoke(conn: sqlite3.Connection, who: Principal, serial: str, reason: str, a
     if row["revoked_at"]:
         raise Conflict("证书已被撤销 / certificate already revoked")
     conn.execute("UPDATE certificates SET revoked_at = ?, revoke_reason = ? WHERE serial = ?", (at, reason.strip(), serial))
+    audit(conn, who, "revoke_certificate", "certificate", serial, row["assessment_id"], {"revoked": False},
+          {"revoked": True, "reason": reason.strip()})

@@ -32,11 +32,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 ACTION_NAMES = {"read": "查看", "write": "填报", "review": "审核", "admin": "管理"}
 
 
-def org_path(conn: sqlite3.Connection, org_id: str) -> str:
-    row = conn.execute("SELECT path FROM orgs WHERE id = ?", (org_id,)).fetchone()
+def org_row(conn: sqlite3.Connection, org_id: str) -> sqlite3.Row:
+    """id, name, level and path of a unit; NotFound (naming org_id) when there is none."""
+    row = conn.execute("SELECT id, name, level, path FROM orgs WHERE id = ?", (org_id,)).fetchone()
     if row is None:
         raise NotFound(f"单位不存在 / no such unit: {org_id}", field="org_id")
-    return row[0]
+    return row
+
+
+def org_path(conn: sqlite3.Connection, org_id: str) -> str:
+    return org_row(conn, org_id)["path"]
 
 
 def in_scope(principal: Principal, path: str) -> bool:

@@ -20,7 +20,7 @@ import msgspec
 from checklists.loader import Catalog
 from checklists.model import Answer, AnswerSheet, ChildFacts, Record, Result, Standard
 from checklists.scoring import InvalidAnswers, check_sheet, score
-from server.access import require
+from server.access import org_path, require
 from server.auth import Principal
 from server.db import transaction
 from server.problems import Conflict, Incomplete, InvalidInput, InvalidTransition, NotFound, UnknownStandard
@@ -131,6 +131,14 @@ def audit(
     )
 
 
+def _known_item(standard: Standard, item_id: str, field: str | None) -> None:
+    """InvalidInput naming the item when the pinned standard has no such item."""
+    try:
+        standard.item(item_id)
+    except KeyError:
+        raise InvalidInput(f"无此检查项 / no item {item_id}", item=item_id, field=field) from None
+
+
 class Assessments:
     """Operations on assessments; every one checks the caller's role and scope first."""
 
@@ -223,11 +231,8 @@ class Assessments:
         require(who, "read", who.org_path)
         root = who.org_path
         if org_id is not None:
-            row = self.conn.execute("SELECT path FROM orgs WHERE id = ?", (org_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"单位不存在 / no such unit: {org_id}", field="org_id")
-            require(who, "read", row[0])
-            root = row[0]
+            root = org_path(self.conn, org_id)
+            require(who, "read", root)
         sql = (
             "SELECT a.id, a.org_id, o.name, a.standard_ref, a.period, a.status, a.passed, a.score, a.updated_at "
             "FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE o.path LIKE ? || '%'"
@@ -420,15 +425,14 @@ class Assessments:
             "UPDATE assessments SET result = ?, passed = ?, score = ?, updated_at = ? WHERE id = ?",
             (msgspec.json.encode(result).decode(), int(result.passed), result.score, now_iso(), assessment_id),
         )
-        row = self._row(assessment_id)
-        if standard.level == "village":
-            parent = self.conn.execute(
-                "SELECT a.id FROM assessments a JOIN orgs o ON o.id = a.org_id "
-                "WHERE o.id = (SELECT parent_id FROM orgs WHERE id = ?) AND a.period = ?",
-                (row["org_id"], row["period"]),
+        if standard.level == "village":  # the township's computed items (一村一案 ...) depend on it
+            parents = self.conn.execute(
+                "SELECT p.id FROM assessments a JOIN orgs o ON o.id = a.org_id "
+                "JOIN assessments p ON p.org_id = o.parent_id AND p.period = a.period WHERE a.id = ?",
+                (assessment_id,),
             ).fetchall()
-            for p in parent:
-                self._rescore(p[0])
+            for (parent_id,) in parents:
+                self._rescore(parent_id)
         return result
 
     def result(self, who: Principal, assessment_id: str) -> Result:
@@ -495,10 +499,7 @@ class Assessments:
             raise InvalidInput("退回须说明整改意见 / a return needs a comment", field="comment")
         standard = self.standard(row["standard_ref"])
         for item_id, _ in item_comments:
-            try:
-                standard.item(item_id)
-            except KeyError:
-                raise InvalidInput(f"无此检查项 / no item {item_id}", item=item_id, field="items") from None
+            _known_item(standard, item_id, "items")
         new = {"return": "returned", "accept": "accepted", "reject": "rejected"}[decision]
         self._transition(who, row, new, decision, comment, item_comments)
         return self.view(who, assessment_id)
@@ -547,10 +548,7 @@ class Assessments:
         action = "review" if who.role == "reviewer" else "write"
         require(who, action, row["org_path"])
         if item_id is not None:
-            try:
-                self.standard(row["standard_ref"]).item(item_id)
-            except KeyError:
-                raise InvalidInput(f"无此检查项 / no item {item_id}", item=item_id, field="item_id") from None
+            _known_item(self.standard(row["standard_ref"]), item_id, "item_id")
         with transaction(self.conn):
             self._comment(who, assessment_id, item_id, "comment", body, now_iso())
             audit(self.conn, who, "comment", "comment", item_id or "-", assessment_id, None, {"body": body})
@@ -559,10 +557,7 @@ class Assessments:
     def spot_check(self, who: Principal, assessment_id: str, item_id: str, result: str, note: str) -> AssessmentView:
         """An on-site spot-check mark by the reviewer on one item (confirmed or disputed)."""
         row = self._guard(who, "review", assessment_id)
-        try:
-            self.standard(row["standard_ref"]).item(item_id)
-        except KeyError:
-            raise InvalidInput(f"无此检查项 / no item {item_id}", item=item_id) from None
+        _known_item(self.standard(row["standard_ref"]), item_id, None)
         before = self.conn.execute(
             "SELECT result, note FROM spot_checks WHERE assessment_id = ? AND item_id = ?", (assessment_id, item_id)
         ).fetchone()

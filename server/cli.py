@@ -80,13 +80,13 @@ def standards_lint(args: argparse.Namespace) -> int:
 @command("standards publish")
 def standards_publish(args: argparse.Namespace) -> int:
     """Record the hash of published files in published.lock (after lint passes)."""
-    from checklists.loader import LOCK_FILE, file_hash, lint, parse_file, read_lock
+    from checklists.loader import LOCK_FILE, Problem, file_hash, lint, parse_file, read_lock
 
     paths = [Path(p) for p in args.paths]
     lock = read_lock()
     for path in paths:
         parsed = parse_file(path)
-        if not hasattr(parsed, "spec"):
+        if isinstance(parsed, Problem):
             print(parsed, file=sys.stderr)
             return 1
         if parsed.spec.standard.status != "published":

@@ -107,19 +107,24 @@ def validation_handler(request: Request, exc: ValidationException) -> Response:
     return _response({**body, "instance": request.url.path})
 
 
+# Framework errors reuse the domain problems' types and titles where one matches.
+_BY_STATUS: dict[int, type[Problem]] = {cls.status: cls for cls in (Unauthenticated, Forbidden, NotFound)}
+_OTHER = {
+    405: ("method-not-allowed", "不支持的请求方法 / Method not allowed"),
+    413: ("http", "请求内容过大 / Request too large"),
+}
+
+
 def http_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
-    slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthenticated", 403: "forbidden"}.get(status, "http")
-    titles = {
-        404: "未找到 / Not found",
-        405: "不支持的请求方法 / Method not allowed",
-        401: "未登录或登录已过期 / Not authenticated",
-        403: "无权操作 / Forbidden",
-        413: "请求内容过大 / Request too large",
-    }
+    known = _BY_STATUS.get(status)
+    slug = known.slug if known else _OTHER.get(status, ("http", ""))[0]
+    title = known.title if known else _OTHER.get(status, ("", ""))[1] or (
+        "请求有误 / Bad request" if status < 500 else "服务器错误 / Server error"
+    )
     body = {
         "type": f"urn:dabiao:problem:{slug}",
-        "title": titles.get(status, "请求有误 / Bad request" if status < 500 else "服务器错误 / Server error"),
+        "title": title,
         "status": status,
         "detail": str(exc.detail),
         "instance": request.url.path,

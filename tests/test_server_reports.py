@@ -68,6 +68,9 @@ def test_certificate_verify_and_revoke(server: Server):
     assert "已撤销" in page and "抽查发现队伍人数不足" in page
     total = server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf").json()["total"]
     assert total["townships"]["numerator"] == 4  # a revoked certificate no longer counts
+    log = server.as_user("kf_reviewer", "GET", f"/assessments/{aid}/audit").json()
+    revoked = next(e for e in log if e["action"] == "revoke_certificate")
+    assert revoked["entity_id"] == serial and revoked["after"]["reason"] == "抽查发现队伍人数不足"
 
 
 def test_tampered_certificate_fails_verification(server: Server):

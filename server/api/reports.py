@@ -15,7 +15,7 @@ from msgspec import Meta
 
 from checklists.rates import RateReport, roll_up, to_csv
 from server import acceptance
-from server.access import org_path, require
+from server.access import org_path, org_row, require
 from server.assessments import Assessments, now_iso
 from server.auth import Principal
 from server.certificates import verify_page
@@ -33,13 +33,6 @@ def _pdf(data: bytes, name: str) -> Response[bytes]:
 
 def _as_of(state: State, as_of: dt.date | None) -> dt.date:
     return as_of or state.settings.today()
-
-
-def _names(conn: sqlite3.Connection, org_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT id, name, level, path FROM orgs WHERE id = ?", (org_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"单位不存在 / no such unit: {org_id}", field="org_id")
-    return row
 
 
 class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -86,7 +79,7 @@ class ReportController(Controller):
         """The district 达标情况通报 PDF (one row per street/township)."""
         from pdfgen.league import render_league
 
-        org = _names(conn, org_id)
+        org = org_row(conn, org_id)
         require(principal, "read", org["path"])
         day = _as_of(state, as_of)
         report = roll_up(unit_statuses(conn, state.catalog, org["path"], day), day).report(org_id)
@@ -103,7 +96,7 @@ class ReportController(Controller):
         """Provincial or city comparison PDF: rates by city and county, deadlines, change since `since`."""
         from pdfgen.comparison import render_comparison
 
-        org = _names(conn, org_id)
+        org = org_row(conn, org_id)
         require(principal, "read", org["path"])
         day = _as_of(state, as_of)
         rollup = roll_up(unit_statuses(conn, state.catalog, org["path"], day), day)
@@ -147,7 +140,7 @@ class CertificateController(Controller):
         view = assessments.view(principal, assessment_id)
         standard = assessments.standard(view.standard_ref)
         result = assessments.result(principal, assessment_id)
-        org = _names(conn, view.org_id)
+        org = org_row(conn, view.org_id)
         chain = acceptance.ancestors(conn, org["path"])
         issuer, _ = acceptance.issuer_of(chain)
         data = render_gap(standard, result, view.org_name, unit_path="".join(r["name"] for r in chain),
