@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -17,12 +18,14 @@ from server.api.health import health
 from server.api.orgs import OrgController
 from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
+from server.api.sync import SyncController, sync_history
 from server.auth import TokenService, load_or_create_key
 from server.db import open_database
 from server.deps import DEPENDENCIES
 from server.problems import EXCEPTION_HANDLERS
 from server.settings import Settings
-from sync.attachments import FileStore
+from sync.attachments import FileStore, UploadArea
+from sync.hlc import Clock
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -41,6 +44,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminController,
             ReportController,
             CertificateController,
+            SyncController,
+            sync_history,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -53,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             security=[{"BearerToken": []}],
         ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         logging_config=None,
         debug=False,
     )
@@ -61,5 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.tokens = TokenService(settings, load_or_create_key(settings.key_path))
     app.state.cert_key = load_or_create_key(settings.cert_key_path)
     app.state.blobs = FileStore(settings.data_dir / "blobs")
+    app.state.uploads = UploadArea(settings.data_dir / "uploads", app.state.blobs)
+    app.state.clock = Clock()  # the server's hybrid logical clock (stamps browser edits)
     logging.getLogger("dabiao").setLevel(logging.INFO)
     return app

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -24,6 +23,11 @@ from server.access import org_path, require
 from server.auth import Principal
 from server.db import transaction
 from server.problems import Conflict, Incomplete, InvalidInput, InvalidTransition, NotFound, UnknownStandard
+from sync.conflict import Version, decide
+from sync.hlc import Clock
+from sync.wire import assessment_id as derived_id
+
+WEB_DEVICE = "web"  # the device id of edits made through the REST API (the bureau's browsers)
 
 Status = Literal["draft", "submitted", "returned", "resubmitted", "accepted", "rejected"]
 EDITABLE = frozenset({"draft", "returned"})
@@ -88,6 +92,14 @@ class AssessmentView(msgspec.Struct, frozen=True, kw_only=True):
     result: Result | None
 
 
+class FieldWrite(msgspec.Struct, frozen=True):
+    """What happened to one write of an answer or record (see sync/conflict.py)."""
+
+    applied: bool
+    conflict: bool
+    winner: str  # the version token now stored
+
+
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     at: str
@@ -148,10 +160,15 @@ class Assessments:
         catalog: Catalog,
         today: dt.date,
         on_accept: Callable[[sqlite3.Connection, Principal, str], object] | None = None,
+        clock: Clock | None = None,
     ):
         self.conn = conn
         self.catalog = catalog
         self.today = today
+        self.clock = clock or Clock()
+        # When a set, rescoring is deferred: ids are collected and the caller calls rescore_pending()
+        # once (the sync engine does, at the end of a batch, inside its transaction).
+        self.deferred: set[str] | None = None
         # Called inside the acceptance transaction (issues the certificate): both happen or neither.
         self.on_accept = on_accept
 
@@ -284,6 +301,14 @@ class Assessments:
     # -- creating and editing -----------------------------------------------------------------
 
     def create(self, who: Principal, org_id: str, period: int, standard_ref: str | None) -> AssessmentView:
+        assessment_id = self.create_with_id(who, None, org_id, period, standard_ref)
+        return self.view(who, assessment_id)
+
+    def create_with_id(
+        self, who: Principal, assessment_id: str | None, org_id: str, period: int, standard_ref: str | None
+    ) -> str:
+        """Create the assessment. Its id is derived from unit, standard version and year (a phone
+        computes the same id offline, see sync/wire.py); a phone may only create that id."""
         org = self.conn.execute("SELECT path, level, standard_ref FROM orgs WHERE id = ?", (org_id,)).fetchone()
         if org is None:
             raise NotFound(f"单位不存在 / no such unit: {org_id}", field="org_id")
@@ -297,23 +322,28 @@ class Assessments:
                 f"标准 {ref} 适用于{standard.level}，该单位为{org['level']} / standard level mismatch",
                 field="standard_ref",
             )
-        assessment_id = str(uuid.uuid4())
+        expected = derived_id(org_id, standard.ref, period)
+        if assessment_id is not None and assessment_id != expected:
+            raise InvalidInput(
+                f"评估编号应为 {expected} / assessment id must be derived from unit, standard and year",
+                field="assessment_id",
+            )
         at = now_iso()
         with transaction(self.conn):
             try:
                 self.conn.execute(
                     "INSERT INTO assessments (id, org_id, standard_ref, period, status, created_by, created_at, updated_at) "
                     "VALUES (?,?,?,?,?,?,?,?)",
-                    (assessment_id, org_id, standard.ref, period, "draft", who.user_id, at, at),
+                    (expected, org_id, standard.ref, period, "draft", who.user_id, at, at),
                 )
             except sqlite3.IntegrityError:
                 raise Conflict(
                     f"该单位 {period} 年度已有此标准的评估 / assessment already exists", field="period"
                 ) from None
-            audit(self.conn, who, "create", "assessment", assessment_id, assessment_id, None,
+            audit(self.conn, who, "create", "assessment", expected, expected, None,
                   {"org_id": org_id, "standard_ref": standard.ref, "period": period})
-            self._rescore(assessment_id)
-        return self.view(who, assessment_id)
+            self._rescore(expected)
+        return expected
 
     def _editable(self, who: Principal, assessment_id: str) -> sqlite3.Row:
         row = self._guard(who, "write", assessment_id)
@@ -325,53 +355,115 @@ class Assessments:
         return row
 
     def set_answer(self, who: Principal, assessment_id: str, item_id: str, answer: Answer) -> Result:
-        row = self._editable(who, assessment_id)
-        standard = self.standard(row["standard_ref"])
-        self._check(standard, AnswerSheet(answers={item_id: answer}))
-        before = self.answers(assessment_id).get(item_id)
-        with transaction(self.conn):
-            self.conn.execute(
-                "INSERT INTO answers (assessment_id, item_id, answer, updated_by, updated_at) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (assessment_id, item_id) DO UPDATE SET answer = excluded.answer, "
-                "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-                (assessment_id, item_id, msgspec.json.encode(answer).decode(), who.user_id, now_iso()),
-            )
-            audit(self.conn, who, "set_answer", "answer", item_id, assessment_id, before, answer)
-            return self._rescore(assessment_id)
+        self._validate_answer(self._editable(who, assessment_id), item_id, answer)
+        return self._web_write(who, assessment_id, f"answer:{item_id}", answer)
 
     def delete_answer(self, who: Principal, assessment_id: str, item_id: str) -> Result:
         self._editable(who, assessment_id)
-        before = self.answers(assessment_id).get(item_id)
-        if before is None:
+        if self.answers(assessment_id).get(item_id) is None:
             raise NotFound(f"该项尚未填写 / no answer for {item_id}", item=item_id)
-        with transaction(self.conn):
-            self.conn.execute("DELETE FROM answers WHERE assessment_id = ? AND item_id = ?", (assessment_id, item_id))
-            audit(self.conn, who, "delete_answer", "answer", item_id, assessment_id, before, None)
-            return self._rescore(assessment_id)
+        return self._web_write(who, assessment_id, f"answer:{item_id}", None)
 
     def put_record(self, who: Principal, assessment_id: str, record: Record) -> Result:
-        row = self._editable(who, assessment_id)
-        self._check(self.standard(row["standard_ref"]), AnswerSheet(records=[record]))
-        before = next((r for r in self.records(assessment_id) if r.id == record.id), None)
-        with transaction(self.conn):
-            self.conn.execute(
-                "INSERT INTO records (assessment_id, id, record, updated_by, updated_at) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (assessment_id, id) DO UPDATE SET record = excluded.record, "
-                "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-                (assessment_id, record.id, msgspec.json.encode(record).decode(), who.user_id, now_iso()),
-            )
-            audit(self.conn, who, "put_record", "record", record.id, assessment_id, before, record)
-            return self._rescore(assessment_id)
+        self._validate_record(self._editable(who, assessment_id), record)
+        return self._web_write(who, assessment_id, f"record:{record.id}", record)
 
     def delete_record(self, who: Principal, assessment_id: str, record_id: str) -> Result:
         self._editable(who, assessment_id)
-        before = next((r for r in self.records(assessment_id) if r.id == record_id), None)
-        if before is None:
+        if self._current(assessment_id, f"record:{record_id}") is None:
             raise NotFound(f"记录不存在 / no such record: {record_id}")
+        return self._web_write(who, assessment_id, f"record:{record_id}", None)
+
+    def _validate_answer(self, row: sqlite3.Row, item_id: str, answer: Answer) -> None:
+        self._check(self.standard(row["standard_ref"]), AnswerSheet(answers={item_id: answer}))
+
+    def _validate_item(self, row: sqlite3.Row, item_id: str) -> None:
+        _known_item(self.standard(row["standard_ref"]), item_id, "item_id")
+
+    def _validate_record(self, row: sqlite3.Row, record: Record) -> None:
+        self._check(self.standard(row["standard_ref"]), AnswerSheet(records=[record]))
+
+    def _web_write(self, who: Principal, assessment_id: str, field: str, value: Answer | Record | None) -> Result:
+        """A browser edit: it has seen the current value, so it is never a conflict."""
         with transaction(self.conn):
-            self.conn.execute("DELETE FROM records WHERE assessment_id = ? AND id = ?", (assessment_id, record_id))
-            audit(self.conn, who, "delete_record", "record", record_id, assessment_id, before, None)
+            base = self.version(assessment_id, field)
+            self.write_field(who, assessment_id, field, value, Version(self.clock.now(), WEB_DEVICE),
+                             base.token if base else None, None)
             return self._rescore(assessment_id)
+
+    # -- fields: answers and records as last-writer-wins registers -----------------------------
+
+    def version(self, assessment_id: str, field: str) -> Version | None:
+        row = self.conn.execute(
+            "SELECT hlc, device FROM field_clock WHERE assessment_id = ? AND field = ?", (assessment_id, field)
+        ).fetchone()
+        return None if row is None else Version(row[0], row[1])
+
+    def _current(self, assessment_id: str, field: str) -> Answer | Record | None:
+        kind, _, key = field.partition(":")
+        if kind == "answer":
+            row = self.conn.execute(
+                "SELECT answer FROM answers WHERE assessment_id = ? AND item_id = ?", (assessment_id, key)
+            ).fetchone()
+            return None if row is None else msgspec.json.decode(row[0], type=Answer)
+        row = self.conn.execute(
+            "SELECT record FROM records WHERE assessment_id = ? AND id = ?", (assessment_id, key)
+        ).fetchone()
+        return None if row is None else msgspec.json.decode(row[0], type=Record)
+
+    def write_field(
+        self,
+        who: Principal,
+        assessment_id: str,
+        field: str,
+        value: Answer | Record | None,
+        version: Version,
+        base: str | None,
+        mutation_id: str | None,
+    ) -> FieldWrite:
+        """Write (or, with None, delete) one answer or record under the conflict rule, inside the
+        caller's transaction. The caller has checked role, scope, status and the value itself."""
+        current = self.version(assessment_id, field)
+        decision = decide(current, version, base)
+        before = self._current(assessment_id, field)
+        kind, _, key = field.partition(":")
+        if decision.apply:
+            at = now_iso()
+            table, column, id_column = ("answers", "answer", "item_id") if kind == "answer" else ("records", "record", "id")
+            if value is None:
+                self.conn.execute(f"DELETE FROM {table} WHERE assessment_id = ? AND {id_column} = ?", (assessment_id, key))
+            else:
+                self.conn.execute(
+                    f"INSERT INTO {table} (assessment_id, {id_column}, {column}, updated_by, updated_at) VALUES (?,?,?,?,?) "
+                    f"ON CONFLICT (assessment_id, {id_column}) DO UPDATE SET {column} = excluded.{column}, "
+                    "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                    (assessment_id, key, msgspec.json.encode(value).decode(), who.user_id, at),
+                )
+            self.conn.execute(
+                "INSERT INTO field_clock (assessment_id, field, hlc, device, mutation_id, deleted) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT (assessment_id, field) DO UPDATE SET hlc = excluded.hlc, device = excluded.device, "
+                "mutation_id = excluded.mutation_id, deleted = excluded.deleted",
+                (assessment_id, field, version.hlc, version.device, mutation_id, int(value is None)),
+            )
+            action = ("delete_" if value is None else ("set_" if kind == "answer" else "put_")) + kind
+            audit(self.conn, who, action, kind, key, assessment_id, before, value)
+            self._rescore_later(assessment_id)
+        winner = version if decision.apply else current
+        assert winner is not None
+        if decision.conflict:
+            loser = current if decision.apply else version
+            assert loser is not None
+            enc = msgspec.json.encode
+            winner_value, loser_value = (value, before) if decision.apply else (before, value)
+            self.conn.execute(
+                "INSERT INTO sync_conflicts (assessment_id, field, winner, winner_value, loser, loser_value, "
+                "loser_mutation, at) VALUES (?,?,?,?,?,?,?,?)",
+                (assessment_id, field, winner.token, enc(winner_value).decode(), loser.token, enc(loser_value).decode(),
+                 None if decision.apply else mutation_id, now_iso()),
+            )
+            audit(self.conn, who, "conflict", kind, key, assessment_id,
+                  {"version": loser.token, "value": loser_value}, {"version": winner.token, "value": winner_value})
+        return FieldWrite(decision.apply, decision.conflict, winner.token)
 
     @staticmethod
     def _check(standard: Standard, sheet: AnswerSheet) -> None:
@@ -413,6 +505,16 @@ class Assessments:
             children=children,
         )
         return standard, sheet, self.as_of(row["period"])
+
+    def _rescore_later(self, assessment_id: str) -> None:
+        if self.deferred is not None:
+            self.deferred.add(assessment_id)
+
+    def rescore_pending(self) -> None:
+        """Rescore every assessment a deferred batch touched (and, through them, their townships)."""
+        pending, self.deferred = self.deferred or set(), set()
+        for assessment_id in sorted(pending):
+            self._rescore(assessment_id)
 
     def _rescore(self, assessment_id: str) -> Result:
         """Recompute and store the result (inside the caller's transaction); then the parent's."""
@@ -467,6 +569,10 @@ class Assessments:
         return missing
 
     def submit(self, who: Principal, assessment_id: str) -> AssessmentView:
+        self.submit_now(who, assessment_id)
+        return self.view(who, assessment_id)
+
+    def submit_now(self, who: Principal, assessment_id: str) -> None:
         row = self._guard(who, "write", assessment_id)
         if row["status"] not in EDITABLE:
             raise InvalidTransition(
@@ -479,7 +585,6 @@ class Assessments:
             )
         new = "submitted" if row["status"] == "draft" else "resubmitted"
         self._transition(who, row, new, "submit", None, [])
-        return self.view(who, assessment_id)
 
     def decide(
         self,
@@ -543,6 +648,10 @@ class Assessments:
         )
 
     def comment(self, who: Principal, assessment_id: str, item_id: str | None, body: str) -> AssessmentView:
+        self.add_comment(who, assessment_id, item_id, body)
+        return self.view(who, assessment_id)
+
+    def add_comment(self, who: Principal, assessment_id: str, item_id: str | None, body: str) -> None:
         """Reviewers comment at any time; field staff may answer comments while editing."""
         row = self._row(assessment_id)
         action = "review" if who.role == "reviewer" else "write"
@@ -552,7 +661,6 @@ class Assessments:
         with transaction(self.conn):
             self._comment(who, assessment_id, item_id, "comment", body, now_iso())
             audit(self.conn, who, "comment", "comment", item_id or "-", assessment_id, None, {"body": body})
-        return self.view(who, assessment_id)
 
     def spot_check(self, who: Principal, assessment_id: str, item_id: str, result: str, note: str) -> AssessmentView:
         """An on-site spot-check mark by the reviewer on one item (confirmed or disputed)."""

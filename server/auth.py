@@ -141,26 +141,44 @@ class TokenService:
             refresh_expires_at=expires.isoformat(),
         )
 
-    def refresh(self, conn: sqlite3.Connection, token: str) -> TokenPair:
-        """Rotate: the presented token is used up and a new pair returned. Reuse revokes the family."""
+    def refresh(self, conn: sqlite3.Connection, token: str, retry_key: str | None = None) -> TokenPair:
+        """Rotate: the presented token is used up and a new pair returned. Reuse revokes the family.
+
+        A phone on a weak link may lose the response to a refresh. It sends a random `retry_key`
+        with each refresh attempt and the same key when it retries; a spent token presented again
+        with its key, within `refresh_retry_grace`, while its successor is still unused, is that
+        retry: the unused successor is revoked and a fresh pair issued. Anything else is reuse.
+        """
         now = dt.datetime.now(dt.UTC)
+        key_hash = _digest(retry_key) if retry_key else None
         with transaction(conn):
             row = conn.execute("SELECT * FROM refresh_tokens WHERE token_hash = ?", (_digest(token),)).fetchone()
             if row is None:
                 raise Unauthenticated("刷新令牌无效 / unknown refresh token")
             if row["revoked_at"] is not None:
                 raise Unauthenticated("刷新令牌已被撤销，请重新登录 / refresh token revoked; log in again")
+            reuse = False
             if row["used_at"] is not None:
+                if self._is_retry(conn, row, key_hash, now):
+                    conn.execute(
+                        "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND issued_at >= ? "
+                        "AND used_at IS NULL AND revoked_at IS NULL",
+                        (now.isoformat(), row["family_id"], row["used_at"]),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+                        (now.isoformat(), row["family_id"]),
+                    )
+                    reuse = True
+            elif dt.datetime.fromisoformat(row["expires_at"]) <= now:
+                raise Unauthenticated("刷新令牌已过期，请重新登录 / refresh token expired; log in again")
+            if not reuse:
                 conn.execute(
-                    "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
-                    (now.isoformat(), row["family_id"]),
+                    "UPDATE refresh_tokens SET used_at = COALESCE(used_at, ?), retry_key_hash = COALESCE(retry_key_hash, ?) "
+                    "WHERE token_hash = ?",
+                    (now.isoformat(), key_hash, row["token_hash"]),
                 )
-                reuse = True
-            else:
-                reuse = False
-                if dt.datetime.fromisoformat(row["expires_at"]) <= now:
-                    raise Unauthenticated("刷新令牌已过期，请重新登录 / refresh token expired; log in again")
-                conn.execute("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?", (now.isoformat(), row["token_hash"]))
                 principal = principal_for_user(conn, row["user_id"])
                 if principal is None:
                     raise Unauthenticated("账号已停用 / account disabled")
@@ -168,6 +186,18 @@ class TokenService:
         if reuse:  # committed above, so the revocation holds
             raise Unauthenticated("刷新令牌被重复使用，已撤销该登录的全部令牌，请重新登录 / refresh token reuse detected; session revoked")
         return pair
+
+    def _is_retry(self, conn: sqlite3.Connection, row: sqlite3.Row, key_hash: str | None, now: dt.datetime) -> bool:
+        if key_hash is None or row["retry_key_hash"] != key_hash:
+            return False
+        if now - dt.datetime.fromisoformat(row["used_at"]) > self.settings.refresh_retry_grace:
+            return False
+        successor_used = conn.execute(
+            "SELECT 1 FROM refresh_tokens WHERE family_id = ? AND issued_at >= ? AND used_at IS NOT NULL "
+            "AND token_hash != ?",
+            (row["family_id"], row["used_at"], row["token_hash"]),
+        ).fetchone()
+        return successor_used is None
 
     def revoke_family_of(self, conn: sqlite3.Connection, token: str) -> None:
         now = dt.datetime.now(dt.UTC).isoformat()

@@ -23,17 +23,32 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class transaction:
-    """`with transaction(conn):` — BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""
+    """`with transaction(conn):` — BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error.
+
+    Nested inside an open transaction it becomes a SAVEPOINT: an error rolls back only the inner
+    block. The sync engine relies on this to apply a batch in one transaction, one mutation per
+    savepoint, with the same service methods the REST routes use.
+    """
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.savepoint: str | None = None
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self.conn.in_transaction:
+            self.savepoint = f"sp_{id(self):x}"
+            self.conn.execute(f"SAVEPOINT {self.savepoint}")
+        else:
+            self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.savepoint is None:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            return
+        if exc_type:
+            self.conn.execute(f"ROLLBACK TO {self.savepoint}")
+        self.conn.execute(f"RELEASE {self.savepoint}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,11 +195,139 @@ _M003_CERTIFICATES = """
         CREATE INDEX certificates_org ON certificates(org_id);
 """
 
+def _change_triggers(table: str, entity: str, key: str) -> str:
+    """Triggers that record the latest change of each row of `table` in `changes` (the pull feed).
+
+    Every write path (REST, sync, demo loader, future code) is covered because the database does it.
+    """
+    path = "(SELECT o.path FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = {r}.assessment_id)"
+    out = []
+    for event, ref, deleted in (("INSERT", "NEW", 0), ("UPDATE", "NEW", 0), ("DELETE", "OLD", 1)):
+        out.append(
+            f"CREATE TRIGGER {table}_changes_{event.lower()} AFTER {event} ON {table} BEGIN "
+            f"DELETE FROM changes WHERE entity = '{entity}' AND assessment_id = {ref}.assessment_id "
+            f"AND key = {ref}.{key}; "
+            f"INSERT INTO changes (org_path, assessment_id, entity, key, deleted) VALUES "
+            f"({path.format(r=ref)}, {ref}.assessment_id, '{entity}', {ref}.{key}, {deleted}); END;"
+        )
+    return "\n".join(out)
+
+
+_M004_SYNC = (
+    """
+        -- Every mutation a phone pushed, with the result it got, written in the transaction that
+        -- applied it: a replay returns this row. Append-only like the audit log.
+        CREATE TABLE sync_mutations (
+            id TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            hlc TEXT NOT NULL,
+            op TEXT NOT NULL,
+            assessment_id TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('applied','conflict','rejected')),
+            outcome TEXT,
+            problem TEXT,
+            reason TEXT,
+            winner TEXT,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX sync_mutations_assessment ON sync_mutations(assessment_id, status);
+        CREATE TRIGGER sync_mutations_no_update BEFORE UPDATE ON sync_mutations
+            BEGIN SELECT RAISE(ABORT, 'sync_mutations is append-only'); END;
+        CREATE TRIGGER sync_mutations_no_delete BEFORE DELETE ON sync_mutations
+            BEGIN SELECT RAISE(ABORT, 'sync_mutations is append-only'); END;
+
+        -- The version (HLC stamp + device) of every answer and record; deleted ones stay as tombstones
+        -- so an older write arriving late cannot bring them back.
+        CREATE TABLE field_clock (
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            field TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            device TEXT NOT NULL,
+            mutation_id TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (assessment_id, field)
+        ) WITHOUT ROWID;
+
+        -- Concurrent writes to one field: the value kept and the value that lost.
+        CREATE TABLE sync_conflicts (
+            id INTEGER PRIMARY KEY,
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            field TEXT NOT NULL,
+            winner TEXT NOT NULL,
+            winner_value TEXT,
+            loser TEXT NOT NULL,
+            loser_value TEXT,
+            loser_mutation TEXT,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX sync_conflicts_assessment ON sync_conflicts(assessment_id);
+
+        -- The pull feed: one row per entity, holding the sequence number of its latest change.
+        -- The sequence only grows (AUTOINCREMENT never reuses); deletions stay as tombstones until
+        -- compaction moves the horizon (sync_meta 'tombstone_horizon').
+        CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            org_path TEXT NOT NULL,
+            assessment_id TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            key TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+            UNIQUE (entity, assessment_id, key)
+        );
+        CREATE TABLE sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        -- A refresh retried after a lost response (see TokenService.refresh).
+        ALTER TABLE refresh_tokens ADD COLUMN retry_key_hash TEXT;
+
+        -- Assessments themselves (status, score): key '' (one row each).
+        CREATE TRIGGER assessments_changes_insert AFTER INSERT ON assessments BEGIN
+            INSERT INTO changes (org_path, assessment_id, entity, key, deleted)
+            VALUES ((SELECT path FROM orgs WHERE id = NEW.org_id), NEW.id, 'assessment', '', 0); END;
+        CREATE TRIGGER assessments_changes_update AFTER UPDATE ON assessments BEGIN
+            DELETE FROM changes WHERE entity = 'assessment' AND assessment_id = NEW.id AND key = '';
+            INSERT INTO changes (org_path, assessment_id, entity, key, deleted)
+            VALUES ((SELECT path FROM orgs WHERE id = NEW.org_id), NEW.id, 'assessment', '', 0); END;
+        CREATE TRIGGER comments_changes_insert AFTER INSERT ON comments BEGIN
+            INSERT INTO changes (org_path, assessment_id, entity, key, deleted) VALUES
+            ((SELECT o.path FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = NEW.assessment_id),
+             NEW.assessment_id, 'comment', CAST(NEW.id AS TEXT), 0); END;
+        CREATE TRIGGER conflicts_changes_insert AFTER INSERT ON sync_conflicts BEGIN
+            INSERT INTO changes (org_path, assessment_id, entity, key, deleted) VALUES
+            ((SELECT o.path FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = NEW.assessment_id),
+             NEW.assessment_id, 'conflict', CAST(NEW.id AS TEXT), 0); END;
+"""
+    + _change_triggers("answers", "answer", "item_id")
+    + "\n"
+    + _change_triggers("records", "record", "id")
+    + "\n"
+    + _change_triggers("spot_checks", "spot_check", "item_id")
+    + """
+        -- Backfill the feed for a database that had data before this migration.
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, a.id, 'assessment', '' FROM assessments a JOIN orgs o ON o.id = a.org_id;
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, x.assessment_id, 'answer', x.item_id FROM answers x
+            JOIN assessments a ON a.id = x.assessment_id JOIN orgs o ON o.id = a.org_id;
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, x.assessment_id, 'record', x.id FROM records x
+            JOIN assessments a ON a.id = x.assessment_id JOIN orgs o ON o.id = a.org_id;
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, x.assessment_id, 'comment', CAST(x.id AS TEXT) FROM comments x
+            JOIN assessments a ON a.id = x.assessment_id JOIN orgs o ON o.id = a.org_id;
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, x.assessment_id, 'spot_check', x.item_id FROM spot_checks x
+            JOIN assessments a ON a.id = x.assessment_id JOIN orgs o ON o.id = a.org_id;
+"""
+)
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
     ("002_spot_checks", _M002_SPOT_CHECKS),
     ("003_certificates", _M003_CERTIFICATES),
+    ("004_sync", _M004_SYNC),
 ]
 
 

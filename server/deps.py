@@ -43,7 +43,7 @@ def provide_assessments(conn: sqlite3.Connection, state: State) -> Assessments:
         return acceptance.issue(c, state.catalog, state.cert_key, assessment_id, who.user_id, settings.today(),
                                 settings.base_url, settings.cert_validity_years)
 
-    return Assessments(conn, state.catalog, settings.today(), on_accept=certify)
+    return Assessments(conn, state.catalog, settings.today(), on_accept=certify, clock=state.clock)
 
 
 DEPENDENCIES = {

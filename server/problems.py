@@ -82,6 +82,24 @@ class UnknownStandard(Problem):
     slug, status, title = "unknown-standard", 422, "未知的标准版本 / Unknown standard version"
 
 
+class TooLarge(Problem):
+    slug, status, title = "too-large", 413, "内容过大 / Too large"
+
+
+class UnsupportedType(Problem):
+    slug, status, title = "unsupported-type", 415, "不支持的文件或编码类型 / Unsupported media type"
+
+
+class UploadOffset(Problem):
+    """A chunk sent for the wrong offset: `received` says where to continue."""
+
+    slug, status, title = "upload-offset", 409, "上传位置不符，请从服务器已接收处继续 / Resume from the received offset"
+
+
+class InternalError(Problem):
+    slug, status, title = "internal", 500, "服务器内部错误 / Internal server error"
+
+
 def _response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(content=body, status_code=body["status"], media_type=MEDIA_TYPE, headers=headers)
 
@@ -111,7 +129,7 @@ def validation_handler(request: Request, exc: ValidationException) -> Response:
 _BY_STATUS: dict[int, type[Problem]] = {cls.status: cls for cls in (Unauthenticated, Forbidden, NotFound)}
 _OTHER = {
     405: ("method-not-allowed", "不支持的请求方法 / Method not allowed"),
-    413: ("http", "请求内容过大 / Request too large"),
+    413: (TooLarge.slug, TooLarge.title),
 }
 
 

@@ -25,6 +25,8 @@ class Settings:
     access_ttl: dt.timedelta = dt.timedelta(minutes=15)
     # Long enough for weeks without signal: a phone refreshes whenever it is online.
     refresh_ttl: dt.timedelta = dt.timedelta(days=45)
+    # A phone that lost the response to a refresh may retry it (with its retry key) this long.
+    refresh_retry_grace: dt.timedelta = dt.timedelta(minutes=5)
     login_max_failures: int = 5
     login_window_s: float = 900.0
     base_url: str = "http://127.0.0.1:8000"

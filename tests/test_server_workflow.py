@@ -14,39 +14,9 @@ from checklists.loader import shipped_catalog
 from checklists.samples import sample_sheet
 from server.db import connect
 from server.demo import tiny_png
-from serverkit import TODAY, Server, demo_dir, server  # noqa: F401  (fixtures)
+from serverkit import TODAY, Server, complete, demo_dir, server, upload  # noqa: F401  (fixtures)
 
 QZH = "hn-cs-kf-qzh"
-
-
-def upload(srv: Server, user: str, label: str) -> str:
-    data = tiny_png(label)
-    sha = hashlib.sha256(data).hexdigest()
-    r = srv.as_user(user, "PUT", f"/attachments/{sha}", content=data)
-    assert r.status_code in (200, 201), r.text
-    return sha
-
-
-def complete(srv: Server, user: str, aid: str) -> None:
-    """Answer every missing mandatory item well, with real uploaded evidence."""
-    view = srv.as_user(user, "GET", f"/assessments/{aid}").json()
-    standard = shipped_catalog().get(view["standard_ref"])
-    good = sample_sheet(standard, random.Random(1), quality=1.0, as_of=TODAY, unit="x")
-    r = srv.as_user(user, "POST", f"/assessments/{aid}/submit")
-    if r.status_code == 200:
-        return
-    assert r.status_code == 422, r.text
-    for entry in r.json()["missing"]:
-        item = entry["item"]
-        if item.startswith("record:"):
-            continue
-        answer = good.answers.get(item)
-        if answer is None:
-            continue
-        ev = [msgspec.structs.replace(a, sha256=upload(srv, user, f"{item}-{i}")) for i, a in enumerate(answer.evidence)]
-        body = msgspec.to_builtins(msgspec.structs.replace(answer, evidence=ev))
-        put = srv.as_user(user, "PUT", f"/assessments/{aid}/answers/{item}", json=body)
-        assert put.status_code == 200, put.text
 
 
 def test_submission_refused_with_the_list_of_missing_mandatory_items(server: Server):

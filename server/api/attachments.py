@@ -13,11 +13,10 @@ from litestar.params import Parameter
 
 from server.auth import Principal
 from server.problems import InvalidInput, NotFound
-from sync.attachments import DigestMismatch
+from sync.attachments import DigestMismatch, sniff
 
 Sha = Annotated[str, Parameter(pattern=r"^[0-9a-f]{64}$")]
 MAX_BYTES = 20 * 1024 * 1024
-MEDIA_TYPES = {"image/jpeg", "image/png", "image/webp", "application/pdf"}
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -25,19 +24,6 @@ class Stored(msgspec.Struct, frozen=True):
     size: int
     media_type: str
     created: bool
-
-
-def sniff(data: bytes) -> str | None:
-    """The media type from the content, not from the name the phone gave it."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data.startswith(b"%PDF-"):
-        return "application/pdf"
-    return None
 
 
 class AttachmentController(Controller):

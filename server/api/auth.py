@@ -22,6 +22,8 @@ class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refresh_token: Secret
+    # Random per refresh attempt, the same on a retry: lets a lost response be retried safely.
+    retry_key: Annotated[str, Meta(min_length=16, max_length=128)] | None = None
 
 
 class Me(msgspec.Struct, frozen=True):
@@ -44,7 +46,7 @@ class AuthController(Controller):
     @post("/refresh", sync_to_thread=True, status_code=200)
     def refresh(self, data: RefreshRequest, conn: sqlite3.Connection, tokens: TokenService) -> TokenPair:
         """Exchange a refresh token for a new pair; reusing a spent token revokes the session."""
-        return tokens.refresh(conn, data.refresh_token)
+        return tokens.refresh(conn, data.refresh_token, data.retry_key)
 
     @post("/logout", sync_to_thread=True, status_code=204)
     def logout(self, data: RefreshRequest, conn: sqlite3.Connection, tokens: TokenService) -> None:

@@ -1,0 +1,340 @@
+"""The server side of sync: apply pushed mutations, serve pulls, compact tombstones.
+
+Atomicity (documented in docs/sync.md, tested in tests/test_sync_engine.py):
+- A push is applied in **one SQLite transaction per batch**, each mutation inside its own
+  SAVEPOINT. A mutation the server refuses (wrong status, not allowed, invalid value) is rolled
+  back alone and stored as rejected; the others apply. Each result is written to
+  `sync_mutations` in the same transaction as its effect, so the batch commits all its effects
+  and all its results together, or (crash, power loss, error) none of them: a retry of the
+  whole batch then applies it once.
+- A replay of a stored mutation id returns the stored result (`duplicate`), never applies twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import sqlite3
+
+import msgspec
+
+from checklists.loader import Catalog
+from checklists.model import Answer, Record
+from server.access import require
+from server.assessments import Assessments, FieldWrite, now_iso
+from server.auth import Principal
+from server.db import transaction
+from server.problems import InternalError, InvalidInput, Problem
+from sync import wire
+from sync.conflict import Version
+from sync.wire import (
+    AddComment,
+    CreateAssessment,
+    DeleteAnswer,
+    DeleteRecord,
+    Mutation,
+    MutationResult,
+    PushRequest,
+    PushResponse,
+    PullPage,
+    PutRecord,
+    SetAnswer,
+    Submit,
+)
+
+log = logging.getLogger("dabiao.sync")
+PULL_PAGE = 500
+TOMBSTONE_DAYS = 90
+_CURSOR_VERSION = "c1"
+
+
+class SyncEngine:
+    def __init__(self, service: Assessments, catalog: Catalog):
+        self.service = service
+        self.conn: sqlite3.Connection = service.conn
+        self.catalog = catalog
+        self.clock = service.clock
+
+    # -- push ---------------------------------------------------------------------------------
+
+    def push(self, who: Principal, request: PushRequest) -> PushResponse:
+        ids = [m.id for m in request.mutations]
+        results: list[MutationResult] = []
+        with transaction(self.conn):
+            stored = self._stored(ids)
+            self.service.deferred = set()
+            for m in request.mutations:
+                self.clock.receive(m.hlc)
+                if m.id in stored:
+                    results.append(_as_duplicate(stored[m.id]))
+                    continue
+                result = self._apply_one(who, request.device, m)
+                stored[m.id] = result
+                results.append(result)
+            self.service.rescore_pending()
+            self.service.deferred = None
+        return PushResponse(results=results, server_hlc=self.clock.now())
+
+    def _stored(self, ids: list[str]) -> dict[str, MutationResult]:
+        out: dict[str, MutationResult] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in self.conn.execute(
+                "SELECT id, status, outcome, problem, reason, winner FROM sync_mutations "
+                f"WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                out[row[0]] = MutationResult(
+                    id=row[0], status=row[1], outcome=row[2], problem=row[3], reason=row[4], winner=row[5]
+                )
+        return out
+
+    def _apply_one(self, who: Principal, device: str, m: Mutation) -> MutationResult:
+        try:
+            with transaction(self.conn):  # a savepoint: a refusal rolls back this mutation only
+                result = self._apply(who, device, m)
+        except Problem as exc:
+            result = MutationResult(id=m.id, status="rejected", problem=exc.body()["type"], reason=exc.detail)
+        except sqlite3.OperationalError:
+            raise  # locked, disk full, I/O: the whole batch fails and the phone retries it
+        except Exception:  # a bug must not block the phone's queue: keep the mutation, refuse it
+            log.exception("mutation %s (%s) failed", m.id, type(m).__name__)
+            exc = InternalError("服务器处理此修改时出错，已记录 / internal error while applying; logged")
+            result = MutationResult(id=m.id, status="rejected", problem=exc.body()["type"], reason=exc.detail)
+        self.conn.execute(
+            "INSERT INTO sync_mutations (id, device, user_id, hlc, op, assessment_id, payload, status, outcome, "
+            "problem, reason, winner, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (m.id, device, who.user_id, m.hlc, type(m).__struct_config__.tag, m.assessment_id,
+             msgspec.json.encode(m).decode(), result.status, result.outcome, result.problem, result.reason,
+             result.winner, now_iso()),
+        )
+        return result
+
+    def _apply(self, who: Principal, device: str, m: Mutation) -> MutationResult:
+        svc = self.service
+        if isinstance(m, CreateAssessment):
+            exists = self.conn.execute("SELECT org_id FROM assessments WHERE id = ?", (m.assessment_id,)).fetchone()
+            if exists is not None and exists[0] == m.org_id:
+                svc._guard(who, "write", m.assessment_id)
+                return MutationResult(id=m.id, status="applied", reason="评估已存在（已由其他设备创建） / already created")
+            svc.create_with_id(who, m.assessment_id, m.org_id, m.period, m.standard_ref)
+            return MutationResult(id=m.id, status="applied")
+        if isinstance(m, AddComment):
+            svc.add_comment(who, m.assessment_id, m.item_id, m.body)
+            return MutationResult(id=m.id, status="applied")
+        if isinstance(m, Submit):
+            svc.submit_now(who, m.assessment_id)
+            return MutationResult(id=m.id, status="applied")
+        row = svc._editable(who, m.assessment_id)
+        value: Answer | Record | None = None
+        if isinstance(m, SetAnswer):
+            svc._validate_answer(row, m.item_id, m.answer)
+            value = m.answer
+        elif isinstance(m, PutRecord):
+            svc._validate_record(row, m.record)
+            value = m.record
+        elif isinstance(m, DeleteAnswer):
+            svc._validate_item(row, m.item_id)
+        elif not isinstance(m, DeleteRecord):  # pragma: no cover - the union is closed
+            raise InvalidInput(f"unknown operation {type(m).__name__}")
+        field = wire.field_of(m)
+        assert field is not None
+        written = svc.write_field(who, m.assessment_id, field, value, Version(m.hlc, device), m.base, m.id)
+        return _field_result(m.id, written)
+
+    # -- pull ---------------------------------------------------------------------------------
+
+    def pull(self, who: Principal, cursor: str | None, limit: int = PULL_PAGE, digests: bool = False) -> PullPage:
+        require(who, "read", who.org_path)
+        scope = who.org_path
+        after, reset = self._parse_cursor(cursor, scope)
+        self.conn.execute("BEGIN")  # one read snapshot for the whole page
+        try:
+            horizon = int(self._meta("tombstone_horizon") or 0)
+            if after < horizon:  # tombstones we would owe this phone are gone: send a fresh snapshot
+                after, reset = 0, True
+            rows = self.conn.execute(
+                "SELECT seq, assessment_id, entity, key, deleted FROM changes "
+                "WHERE seq > ? AND substr(org_path, 1, ?) = ? ORDER BY seq LIMIT ?",
+                (after, len(scope), scope, limit + 1),
+            ).fetchall()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            changes = [c for c in (self._hydrate(*r[1:]) for r in rows) if c is not None]
+            if more:
+                last = rows[-1][0]
+            else:
+                top = self.conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0
+                last = max(after, top)
+            standards = [] if more else [
+                wire.StandardRef(ref=s.ref, content_hash=s.content_hash)
+                for s in self.catalog.list() if s.status == "published"
+            ]
+            found = self._digests(scope) if digests and not more else None
+        finally:
+            self.conn.execute("COMMIT")
+        return PullPage(
+            cursor=f"{_CURSOR_VERSION}.{last}.{_scope_hash(scope)}",
+            more=more,
+            reset=reset,
+            changes=changes,
+            standards=standards,
+            server_hlc=self.clock.now(),
+            digests=found,
+        )
+
+    @staticmethod
+    def _parse_cursor(cursor: str | None, scope: str) -> tuple[int, bool]:
+        if not cursor:
+            return 0, True
+        parts = cursor.split(".")
+        if len(parts) != 3 or parts[0] != _CURSOR_VERSION or not parts[1].isdigit() or len(parts[1]) > 18:
+            raise InvalidInput("同步游标无效，请不带 cursor 重新同步 / malformed cursor; pull without one", field="cursor")
+        if parts[2] != _scope_hash(scope):  # the user's scope changed: start over for the new scope
+            return 0, True
+        return int(parts[1]), False
+
+    def _meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _hydrate(self, assessment_id: str, entity: str, key: str, deleted: int) -> wire.Change | None:
+        c = self.conn
+        if entity == "assessment":
+            r = c.execute(
+                "SELECT a.id, a.org_id, o.name, a.standard_ref, a.period, a.status, a.passed, a.score, a.updated_at "
+                "FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = ?",
+                (assessment_id,),
+            ).fetchone()
+            return wire.AssessmentState(
+                id=r[0], org_id=r[1], org_name=r[2], standard_ref=r[3], period=r[4], status=r[5],
+                passed=None if r[6] is None else bool(r[6]), score=r[7], updated_at=r[8],
+            )
+        if entity in ("answer", "record"):
+            field = f"{entity}:{key}"
+            version = self.service.version(assessment_id, field)
+            value = None if deleted else self.service._current(assessment_id, field)
+            token = version.token if version else None
+            if entity == "answer":
+                return wire.AnswerState(assessment_id=assessment_id, item_id=key, answer=value, version=token)  # type: ignore[arg-type]
+            return wire.RecordState(assessment_id=assessment_id, record_id=key, record=value, version=token)  # type: ignore[arg-type]
+        if entity == "comment":
+            r = c.execute(
+                "SELECT c.id, c.item_id, u.display_name, c.kind, c.body, c.created_at FROM comments c "
+                "JOIN users u ON u.id = c.author_id WHERE c.id = ?",
+                (int(key),),
+            ).fetchone()
+            return wire.CommentState(assessment_id=assessment_id, id=r[0], item_id=r[1], author=r[2], kind=r[3],
+                                     body=r[4], created_at=r[5])
+        if entity == "spot_check":
+            r = c.execute(
+                "SELECT result, note, checked_at FROM spot_checks WHERE assessment_id = ? AND item_id = ?",
+                (assessment_id, key),
+            ).fetchone()
+            if r is None:
+                return None
+            return wire.SpotCheckState(assessment_id=assessment_id, item_id=key, result=r[0], note=r[1], checked_at=r[2])
+        if entity == "conflict":
+            r = c.execute(
+                "SELECT id, field, winner, winner_value, loser, loser_value, loser_mutation, at FROM sync_conflicts "
+                "WHERE id = ?",
+                (int(key),),
+            ).fetchone()
+            dec = msgspec.json.decode
+            return wire.ConflictState(assessment_id=assessment_id, id=r[0], field=r[1], winner=r[2],
+                                      winner_value=dec(r[3]), loser=r[4], loser_value=dec(r[5]),
+                                      loser_mutation=r[6], at=r[7])
+        return None
+
+    def _digests(self, scope: str) -> list[wire.Digest]:
+        answers: dict[str, dict[str, Answer]] = {}
+        records: dict[str, dict[str, Record]] = {}
+        ids = [r[0] for r in self.conn.execute(
+            "SELECT a.id FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE substr(o.path, 1, ?) = ? ORDER BY a.id",
+            (len(scope), scope),
+        )]
+        for aid in ids:
+            answers[aid] = self.service.answers(aid)
+            records[aid] = {r.id: r for r in self.service.records(aid)}
+        return [
+            wire.Digest(assessment_id=aid, answers=len(answers[aid]), records=len(records[aid]),
+                        checksum=wire.checksum(answers[aid], records[aid]))
+            for aid in ids
+        ]
+
+    # -- history and housekeeping -------------------------------------------------------------
+
+    def history(self, who: Principal, assessment_id: str) -> "SyncHistory":
+        """What the reviewer sees: every conflict (both values) and every refused phone edit."""
+        self.service._guard(who, "read", assessment_id)
+        dec = msgspec.json.decode
+        conflicts = [
+            wire.ConflictState(assessment_id=assessment_id, id=r[0], field=r[1], winner=r[2], winner_value=dec(r[3]),
+                               loser=r[4], loser_value=dec(r[5]), loser_mutation=r[6], at=r[7])
+            for r in self.conn.execute(
+                "SELECT id, field, winner, winner_value, loser, loser_value, loser_mutation, at FROM sync_conflicts "
+                "WHERE assessment_id = ? ORDER BY id",
+                (assessment_id,),
+            )
+        ]
+        rejected = [
+            RejectedMutation(id=r[0], device=r[1], user=r[2], op=r[3], mutation=dec(r[4]), problem=r[5], reason=r[6],
+                             received_at=r[7])
+            for r in self.conn.execute(
+                "SELECT m.id, m.device, u.username, m.op, m.payload, m.problem, m.reason, m.received_at "
+                "FROM sync_mutations m JOIN users u ON u.id = m.user_id "
+                "WHERE m.assessment_id = ? AND m.status = 'rejected' ORDER BY m.received_at, m.id",
+                (assessment_id,),
+            )
+        ]
+        return SyncHistory(conflicts=conflicts, rejected=rejected)
+
+
+class RejectedMutation(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    device: str
+    user: str
+    op: str
+    mutation: dict
+    problem: str | None
+    reason: str | None
+    received_at: str
+
+
+class SyncHistory(msgspec.Struct, frozen=True, kw_only=True):
+    conflicts: list[wire.ConflictState]
+    rejected: list[RejectedMutation]
+
+
+def compact(conn: sqlite3.Connection, now: dt.datetime, days: int = TOMBSTONE_DAYS) -> int:
+    """Drop tombstones older than `days` and move the horizon past them; returns how many.
+
+    A phone whose cursor is older than the horizon gets a fresh snapshot (reset) on its next pull.
+    """
+    cutoff = (now - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with transaction(conn):
+        top = conn.execute("SELECT MAX(seq) FROM changes WHERE deleted = 1 AND at < ?", (cutoff,)).fetchone()[0]
+        if top is None:
+            return 0
+        n = conn.execute("DELETE FROM changes WHERE deleted = 1 AND seq <= ?", (top,)).rowcount
+        conn.execute(
+            "INSERT INTO sync_meta (key, value) VALUES ('tombstone_horizon', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(top),),
+        )
+    return n
+
+
+def _scope_hash(scope: str) -> str:
+    return hashlib.sha256(scope.encode()).hexdigest()[:10]
+
+
+def _as_duplicate(stored: MutationResult) -> MutationResult:
+    return msgspec.structs.replace(stored, status="duplicate", original=stored.status)
+
+
+def _field_result(mutation_id: str, written: FieldWrite) -> MutationResult:
+    outcome = "applied" if written.applied else "superseded"
+    status = "conflict" if written.conflict else "applied"
+    return MutationResult(id=mutation_id, status=status, outcome=outcome, winner=written.winner)
