@@ -378,6 +378,8 @@ def _children_problems(standard: Standard, sheet: AnswerSheet) -> list[str]:
     The village items themselves belong to another standard, so only what the rule looks at is
     checked; without this a text where a number is expected would crash the comparison.
     """
+    if not sheet.children:
+        return []
     shares = [r for item in standard.items for r in _flat(item.rule) if isinstance(r, ChildShare)]
     problems: list[str] = []
     for c in sheet.children:

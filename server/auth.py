@@ -147,7 +147,8 @@ class TokenService:
         A phone on a weak link may lose the response to a refresh. It sends a random `retry_key`
         with each refresh attempt and the same key when it retries; a spent token presented again
         with its key, within `refresh_retry_grace`, while its successor is still unused, is that
-        retry: the unused successor is revoked and a fresh pair issued. Anything else is reuse.
+        retry and gets a fresh pair. The unanswered successor stays valid too: the first attempt may
+        merely have been slow, its answer still on the way. Anything else is reuse.
         """
         now = dt.datetime.now(dt.UTC)
         key_hash = _digest(retry_key) if retry_key else None
@@ -159,13 +160,7 @@ class TokenService:
                 raise Unauthenticated("刷新令牌已被撤销，请重新登录 / refresh token revoked; log in again")
             reuse = False
             if row["used_at"] is not None:
-                if self._is_retry(conn, row, key_hash, now):
-                    conn.execute(
-                        "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND issued_at >= ? "
-                        "AND used_at IS NULL AND revoked_at IS NULL",
-                        (now.isoformat(), row["family_id"], row["used_at"]),
-                    )
-                else:
+                if not self._is_retry(conn, row, key_hash, now):
                     conn.execute(
                         "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
                         (now.isoformat(), row["family_id"]),

@@ -55,6 +55,7 @@ class SyncEngine:
         self.conn: sqlite3.Connection = service.conn
         self.catalog = catalog
         self.clock = service.clock
+        self._editable_rows: dict[str, sqlite3.Row] = {}  # per batch; only create/submit change them
 
     # -- push ---------------------------------------------------------------------------------
 
@@ -64,6 +65,7 @@ class SyncEngine:
         with transaction(self.conn):
             stored = self._stored(ids)
             self.service.deferred = set()
+            self._editable_rows.clear()
             for m in request.mutations:
                 self.clock.receive(m.hlc)
                 if m.id in stored:
@@ -113,6 +115,8 @@ class SyncEngine:
 
     def _apply(self, who: Principal, device: str, m: Mutation) -> MutationResult:
         svc = self.service
+        if not isinstance(m, wire.FIELD_MUTATIONS):
+            self._editable_rows.clear()
         if isinstance(m, CreateAssessment):
             exists = self.conn.execute("SELECT org_id FROM assessments WHERE id = ?", (m.assessment_id,)).fetchone()
             if exists is not None and exists[0] == m.org_id:
@@ -126,7 +130,9 @@ class SyncEngine:
         if isinstance(m, Submit):
             svc.submit_now(who, m.assessment_id)
             return MutationResult(id=m.id, status="applied")
-        row = svc._editable(who, m.assessment_id)
+        row = self._editable_rows.get(m.assessment_id)
+        if row is None:
+            row = self._editable_rows[m.assessment_id] = svc._editable(who, m.assessment_id)
         value: Answer | Record | None = None
         if isinstance(m, SetAnswer):
             svc._validate_answer(row, m.item_id, m.answer)

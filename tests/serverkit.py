@@ -106,3 +106,27 @@ def complete(srv: Server, user: str, aid: str) -> None:
         body = msgspec.to_builtins(msgspec.structs.replace(answer, evidence=ev))
         put = srv.as_user(user, "PUT", f"/assessments/{aid}/answers/{item}", json=body)
         assert put.status_code == 200, put.text
+
+
+def add_user(srv: Server, username: str, role: str, org_id: str, display_name: str = "测试账号") -> None:
+    """Another account with the demo password (copied hash: argon2 is slow to compute)."""
+    conn = open_database(srv.settings.db_path)
+    try:
+        conn.execute(
+            "INSERT INTO users (username, display_name, password_hash, role, org_id, created_at) "
+            "SELECT ?, ?, password_hash, ?, ?, created_at FROM users WHERE username = 'kf_field_qzh'",
+            (username, display_name, role, org_id),
+        )
+    finally:
+        conn.close()
+
+
+def phone(srv: Server, path: Path, username: str, device_id: str, transport=None):
+    """A reference-client device logged in against the in-process server (no real sleeping)."""
+    from sync.client import Backoff, Device
+    from sync.transport import HttpTransport
+
+    device = Device(path, transport or HttpTransport(srv.client), device_id=device_id, sleep=lambda s: None,
+                    backoff=Backoff(attempts=50, rng=random.Random(0)))
+    device.login(username, DEMO_PASSWORD)
+    return device

@@ -376,9 +376,11 @@ def test_a_refresh_whose_answer_was_lost_can_be_retried_with_its_key(server: Ser
     assert first.status_code == 200  # ... but the phone never saw this answer
     retry = server.client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"], "retry_key": key})
     assert retry.status_code == 200
-    lost = server.client.post("/auth/refresh", json={"refresh_token": first.json()["refresh_token"]})
-    assert lost.status_code == 401  # the answer nobody received was revoked
+    assert retry.json()["refresh_token"] != first.json()["refresh_token"]
+    # The first answer may only have been slow: whichever arrives, the phone's session goes on.
     assert server.client.post("/auth/refresh", json={"refresh_token": retry.json()["refresh_token"]}).status_code == 200
+    late = server.client.post("/auth/refresh", json={"refresh_token": first.json()["refresh_token"]})
+    assert late.status_code == 200
     # Without the key (or with another one) it is reuse: the family is revoked.
     pair = server.login("kf_field_qzh")
     ok = server.client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"], "retry_key": key})
