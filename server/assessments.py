@@ -423,13 +423,19 @@ class Assessments:
     ) -> FieldWrite:
         """Write (or, with None, delete) one answer or record under the conflict rule, inside the
         caller's transaction. The caller has checked role, scope, status and the value itself."""
-        current = self.version(assessment_id, field)
-        decision = decide(current, version, base)
-        before = self._current(assessment_id, field)
         kind, _, key = field.partition(":")
+        table, column, id_column = ("answers", "answer", "item_id") if kind == "answer" else ("records", "record", "id")
+        row = self.conn.execute(  # the stored version and value, in one statement
+            f"SELECT (SELECT hlc FROM field_clock WHERE assessment_id = ?1 AND field = ?2), "
+            f"(SELECT device FROM field_clock WHERE assessment_id = ?1 AND field = ?2), "
+            f"(SELECT {column} FROM {table} WHERE assessment_id = ?1 AND {id_column} = ?3)",
+            (assessment_id, field, key),
+        ).fetchone()
+        current = None if row[0] is None else Version(row[0], row[1])
+        before = None if row[2] is None else msgspec.json.decode(row[2], type=Answer if kind == "answer" else Record)
+        decision = decide(current, version, base)
         if decision.apply:
             at = now_iso()
-            table, column, id_column = ("answers", "answer", "item_id") if kind == "answer" else ("records", "record", "id")
             if value is None:
                 self.conn.execute(f"DELETE FROM {table} WHERE assessment_id = ? AND {id_column} = ?", (assessment_id, key))
             else:

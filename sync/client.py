@@ -31,7 +31,8 @@ from typing import Any
 
 import msgspec
 
-from checklists.model import Answer, Attachment, Record
+from checklists.model import Answer, AnswerSheet, Attachment, Record, Standard
+from checklists.scoring import check_sheet
 from sync import hlc, wire
 from sync.attachments import sniff
 from sync.transport import Reply, Transport, TransportError
@@ -320,7 +321,19 @@ class Device:
                                             standard_ref=standard_ref, period=period))
         return aid
 
+    def _standard(self, assessment_id: str) -> Standard | None:
+        ref = next((a.standard_ref for a in self.assessments() if a.id == assessment_id), None)
+        row = self.db.execute("SELECT data FROM standards WHERE ref = ?", (ref,)).fetchone() if ref else None
+        return None if row is None or row[0] is None else msgspec.json.decode(row[0], type=Standard)
+
+    def _check(self, assessment_id: str, sheet: AnswerSheet) -> None:
+        """Refuse on the phone what the server would refuse, when the standard is here (it is after a sync)."""
+        standard = self._standard(assessment_id)
+        if standard is not None and (problems := check_sheet(standard, sheet)):
+            raise ValueError("; ".join(problems))
+
     def set_answer(self, assessment_id: str, item_id: str, answer: Answer) -> str:
+        self._check(assessment_id, AnswerSheet(answers={item_id: answer}))
         stamp = self._stamp()
         base = self._base(assessment_id, f"answer:{item_id}")
         self._enqueue(wire.SetAnswer(**stamp, assessment_id=assessment_id, item_id=item_id, answer=answer, base=base))
@@ -333,6 +346,7 @@ class Device:
         return stamp["id"]
 
     def put_record(self, assessment_id: str, record: Record) -> str:
+        self._check(assessment_id, AnswerSheet(records=[record]))
         stamp = self._stamp()
         base = self._base(assessment_id, f"record:{record.id}")
         self._enqueue(wire.PutRecord(**stamp, assessment_id=assessment_id, record=record, base=base))

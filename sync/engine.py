@@ -66,14 +66,22 @@ class SyncEngine:
             stored = self._stored(ids)
             self.service.deferred = set()
             self._editable_rows.clear()
+            log: list[tuple] = []
             for m in request.mutations:
                 self.clock.receive(m.hlc)
                 if m.id in stored:
                     results.append(_as_duplicate(stored[m.id]))
                     continue
                 result = self._apply_one(who, request.device, m)
+                log.append(_log_row(m, request.device, who, result))
                 stored[m.id] = result
                 results.append(result)
+            # Each result is stored in the transaction that applied its mutation (this one).
+            self.conn.executemany(
+                "INSERT INTO sync_mutations (id, device, user_id, hlc, op, assessment_id, payload, status, outcome, "
+                "problem, reason, winner, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                log,
+            )
             self.service.rescore_pending()
             self.service.deferred = None
         return PushResponse(results=results, server_hlc=self.clock.now())
@@ -104,13 +112,6 @@ class SyncEngine:
             log.exception("mutation %s (%s) failed", m.id, type(m).__name__)
             exc = InternalError("服务器处理此修改时出错，已记录 / internal error while applying; logged")
             result = MutationResult(id=m.id, status="rejected", problem=exc.body()["type"], reason=exc.detail)
-        self.conn.execute(
-            "INSERT INTO sync_mutations (id, device, user_id, hlc, op, assessment_id, payload, status, outcome, "
-            "problem, reason, winner, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (m.id, device, who.user_id, m.hlc, type(m).__struct_config__.tag, m.assessment_id,
-             msgspec.json.encode(m).decode(), result.status, result.outcome, result.problem, result.reason,
-             result.winner, now_iso()),
-        )
         return result
 
     def _apply(self, who: Principal, device: str, m: Mutation) -> MutationResult:
@@ -330,6 +331,11 @@ def compact(conn: sqlite3.Connection, now: dt.datetime, days: int = TOMBSTONE_DA
             (str(top),),
         )
     return n
+
+
+def _log_row(m: Mutation, device: str, who: Principal, r: MutationResult) -> tuple:
+    return (m.id, device, who.user_id, m.hlc, type(m).__struct_config__.tag, m.assessment_id,
+            msgspec.json.encode(m).decode(), r.status, r.outcome, r.problem, r.reason, r.winner, now_iso())
 
 
 def _scope_hash(scope: str) -> str:

@@ -130,3 +130,41 @@ def phone(srv: Server, path: Path, username: str, device_id: str, transport=None
                     backoff=Backoff(attempts=50, rng=random.Random(0)))
     device.login(username, DEMO_PASSWORD)
     return device
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_process(data: Path, demo: bool = False, port: int | None = None):
+    """`dabiao serve` as a real process (on a free port unless given); returns (process, base url) once healthy."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = port or free_port()
+    root = Path(__file__).parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", *(["--demo"] if demo else []), "--port", str(port),
+         "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
