@@ -24,7 +24,7 @@ PAPER = colors.HexColor("#FFFDF7")
 
 
 class QrCode(Flowable):
-    """A square QR code of `value`, `size` points wide, error correction M (survives a crease).
+    """A square QR code of `value`, `size` points wide, error correction M (survives a crease), mask 0.
 
     The matrix comes from reportlab.graphics.barcode.qr; it is drawn as one filled path of
     horizontal runs rather than as one shape per module, which is ten times faster to render.
@@ -33,7 +33,12 @@ class QrCode(Flowable):
     def __init__(self, value: str, size: float, border: int = 2):
         super().__init__()
         widget = QrCodeWidget(value, barLevel="M")
-        widget.qr.make()
+        # A fixed mask pattern (ISO/IEC 18004 allows any of the eight): choosing the "best" one
+        # means building and scoring all eight matrices, a third of the certificate's render time.
+        qr = widget.qr
+        if qr.version is None:
+            qr.version = qr.calculate_version()
+        qr.makeImpl(False, 0)
         self.modules: list[list[bool]] = [[bool(m) for m in row] for row in widget.qr.modules]
         self.size, self.border = size, border
         self.width = self.height = size
