@@ -24,7 +24,7 @@ from server.db import open_database
 from server.deps import DEPENDENCIES
 from server.problems import EXCEPTION_HANDLERS
 from server.settings import Settings
-from sync.attachments import FileStore, UploadArea
+from sync.attachments import UploadArea, open_blob_store
 from sync.hlc import Clock
 
 
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.catalog = shipped_catalog()
     app.state.tokens = TokenService(settings, load_or_create_key(settings.key_path))
     app.state.cert_key = load_or_create_key(settings.cert_key_path)
-    app.state.blobs = FileStore(settings.data_dir / "blobs")
+    app.state.blobs = open_blob_store(settings)
     app.state.uploads = UploadArea(settings.data_dir / "uploads", app.state.blobs)
     app.state.clock = Clock()  # the server's hybrid logical clock (stamps browser edits)
     logging.getLogger("dabiao").setLevel(logging.INFO)

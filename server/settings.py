@@ -32,6 +32,14 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     cert_private_key: Path | None = None  # default: data_dir / "keys" / "cert-ed25519.pem"
     cert_validity_years: int = 3  # [D] the sources set none; see server/acceptance.py
+    # Attachments: "" keeps them on the volume (data_dir/blobs); "s3://bucket/prefix" puts them in
+    # S3-compatible storage (credentials from the usual AWS_* variables; endpoint for MinIO etc.).
+    blob_store: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    # Limits (see docs/operations.md).
+    push_per_minute: int = 120  # pushes per user per minute before 429
+    max_image_pixels: int = 40_000_000  # a decompression bomb declares more than this
     today: Callable[[], dt.date] = field(default=_today)
 
     @property
@@ -66,4 +74,14 @@ class Settings:
             s.access_ttl = dt.timedelta(minutes=float(v))
         if v := env.get("DABIAO_REFRESH_TTL_DAYS"):
             s.refresh_ttl = dt.timedelta(days=float(v))
+        if v := env.get("DABIAO_BLOB_STORE"):
+            s.blob_store = v
+        if v := env.get("DABIAO_S3_ENDPOINT_URL"):
+            s.s3_endpoint_url = v
+        if v := env.get("DABIAO_S3_REGION"):
+            s.s3_region = v
+        if v := env.get("DABIAO_PUSH_PER_MINUTE"):
+            s.push_per_minute = int(v)
+        if v := env.get("DABIAO_MAX_IMAGE_PIXELS"):
+            s.max_image_pixels = int(v)
         return s

@@ -24,6 +24,13 @@ class BlobStore(Protocol):
     def get(self, sha256: str) -> bytes: ...
 
 
+def open_blob_store(settings) -> BlobStore:  # noqa: ANN001 (server.settings.Settings; no import cycle)
+    """The store the settings name: the volume by default, S3 for `s3://bucket/prefix`."""
+    if settings.blob_store:
+        raise ValueError(f"unsupported DABIAO_BLOB_STORE {settings.blob_store!r}")
+    return FileStore(settings.data_dir / "blobs")
+
+
 class FileStore:
     """Blobs as files under root/ab/cd/<sha256>, written atomically (temp file + rename)."""
 
