@@ -14,7 +14,7 @@ from server.api.admin import AdminController
 from server.api.assessments import AssessmentController
 from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
-from server.api.health import health
+from server.api.health import health, ready
 from server.api.orgs import OrgController
 from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
@@ -22,10 +22,16 @@ from server.api.sync import SyncController, sync_history
 from server.auth import TokenService, load_or_create_key
 from server.db import open_database
 from server.deps import DEPENDENCIES
+from server.limits import RateLimiter
+from server.logs import request_log
 from server.problems import EXCEPTION_HANDLERS
 from server.settings import Settings
 from sync.attachments import UploadArea, open_blob_store
 from sync.hlc import Clock
+
+
+# Any request body, unless its route allows more (pushes 8 MiB, uploads 20 MB; see server/api/).
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -36,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health,
+            ready,
             AuthController,
             OrgController,
             StandardController,
@@ -59,15 +66,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             security=[{"BearerToken": []}],
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        middleware=[request_log],
+        request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
         debug=False,
     )
     app.state.settings = settings
     app.state.catalog = shipped_catalog()
-    app.state.tokens = TokenService(settings, load_or_create_key(settings.key_path))
-    app.state.cert_key = load_or_create_key(settings.cert_key_path)
+    app.state.tokens = TokenService(settings, load_or_create_key(settings.key_path, settings.jwt_key_pem))
+    app.state.cert_key = load_or_create_key(settings.cert_key_path, settings.cert_key_pem)
     app.state.blobs = open_blob_store(settings)
     app.state.uploads = UploadArea(settings.data_dir / "uploads", app.state.blobs)
+    app.state.push_limiter = RateLimiter(settings.push_per_minute)
     app.state.clock = Clock()  # the server's hybrid logical clock (stamps browser edits)
     logging.getLogger("dabiao").setLevel(logging.INFO)
     return app

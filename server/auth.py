@@ -59,12 +59,17 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
-def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The signing key; generated (mode 600) on first start when no key file is configured."""
-    if path.is_file():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+def load_or_create_key(path: Path, pem: str | None = None) -> Ed25519PrivateKey:
+    """The signing key: from `pem` (a secret in the environment, as on Fly) if given, else the key
+    file, generated (mode 600) on first start when there is none."""
+    if pem or path.is_file():
+        data = pem.encode() if pem else path.read_bytes()
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except ValueError as exc:
+            raise ValueError(f"{'key from the environment' if pem else path}: not a PEM private key ({exc})") from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path}: not an Ed25519 private key")
+            raise ValueError(f"{'key from the environment' if pem else path}: not an Ed25519 private key")
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()

@@ -27,7 +27,7 @@ def serve(args: argparse.Namespace) -> int:
     from server.db import open_database
     from server.demo import demo_accounts_text, load_demo
     from server.settings import Settings
-    from sync.attachments import FileStore
+    from sync.attachments import open_blob_store
 
     settings = Settings.from_env()
     if args.data_dir is not None:
@@ -37,13 +37,19 @@ def serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.demo:
         conn = open_database(settings.db_path)
-        loaded = load_demo(conn, load_catalog(), FileStore(settings.data_dir / "blobs"), dt.date.today(),
-                           load_or_create_key(settings.cert_key_path), settings.base_url)
+        loaded = load_demo(conn, load_catalog(), open_blob_store(settings), dt.date.today(),
+                           load_or_create_key(settings.cert_key_path, settings.cert_key_pem), settings.base_url)
         conn.close()
         print("demo data loaded" if loaded else "demo data already present", flush=True)
         print(demo_accounts_text(settings.base_url), flush=True)
+    from server.logs import configure
+
+    configure()  # JSON lines, one per request with its request id (uvicorn's access log is off)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=30)
+    # On SIGTERM uvicorn stops accepting, lets in-flight requests (a push mid-batch) finish for up
+    # to 30 s, then exits; Fly's kill_timeout is longer than that.
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=30)
     return 0
 
 

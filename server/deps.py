@@ -13,6 +13,7 @@ from server import acceptance
 from server.assessments import Assessments
 from server.auth import Principal, TokenService
 from server.db import connect
+from server.logs import note_user
 from server.problems import Unauthenticated
 
 
@@ -33,7 +34,9 @@ def provide_principal(request: Request, state: State) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("需要登录：请在 Authorization 头中提供 Bearer 访问令牌 / bearer access token required")
-    return state.tokens.principal(token.strip())
+    principal = state.tokens.principal(token.strip())
+    note_user(principal.username)
+    return principal
 
 
 def provide_assessments(conn: sqlite3.Connection, state: State) -> Assessments:

@@ -31,6 +31,10 @@ class Settings:
     login_window_s: float = 900.0
     base_url: str = "http://127.0.0.1:8000"
     cert_private_key: Path | None = None  # default: data_dir / "keys" / "cert-ed25519.pem"
+    # The keys themselves, as PEM text, for platforms that hand secrets over as environment
+    # variables (Fly: `fly secrets set DABIAO_JWT_KEY_PEM=...`). They win over the key files.
+    jwt_key_pem: str | None = field(default=None, repr=False)
+    cert_key_pem: str | None = field(default=None, repr=False)
     cert_validity_years: int = 3  # [D] the sources set none; see server/acceptance.py
     # Attachments: "" keeps them on the volume (data_dir/blobs); "s3://bucket/prefix" puts them in
     # S3-compatible storage (credentials from the usual AWS_* variables; endpoint for MinIO etc.).
@@ -66,6 +70,10 @@ class Settings:
             s.jwt_private_key = Path(v)
         if v := env.get("DABIAO_CERT_PRIVATE_KEY"):
             s.cert_private_key = Path(v)
+        if v := env.get("DABIAO_JWT_KEY_PEM"):
+            s.jwt_key_pem = v
+        if v := env.get("DABIAO_CERT_KEY_PEM"):
+            s.cert_key_pem = v
         if v := env.get("DABIAO_CERT_VALIDITY_YEARS"):
             s.cert_validity_years = int(v)
         if v := env.get("DABIAO_BASE_URL"):

@@ -4,14 +4,13 @@ after sync the outcome is the documented one (docs/sync.md) and nothing anyone t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 
 import msgspec
 
 from checklists.model import Answer, Record
 from server.db import connect
-from serverkit import Server, add_user, complete, demo_dir, phone, server  # noqa: F401  (fixtures)
+from serverkit import Server, add_user, complete, demo_dir, phone, photo_bytes, server  # noqa: F401  (fixtures)
 from sync.client import Device
 from sync.transport import FaultyTransport, HttpTransport
 
@@ -53,7 +52,7 @@ def test_two_phones_offline_while_the_reviewer_returns_the_checklist(server: Ser
     assert a.status(aid) == b.status(aid) == "draft"
 
     # Offline for days. Official A answers and records a drill with a photo; B works on the same items.
-    photo = a.attach(b"\x89PNG\r\n\x1a\n" + hashlib.sha256(b"a-photo").digest() * 4000, "photo", "演练照片")
+    photo = a.attach(photo_bytes("a-photo", 128_000), "photo", "演练照片")
     a.set_answer(aid, "TS-BZ-01", Answer(value=True, evidence=[photo]))
     drill = Record(id="drill-2024-06", kind="drill", date=dt.date(2024, 6, 12), title="防汛应急演练",
                    fields={"plan": "防汛应急预案", "type": "实战演练"}, attachments=[photo])
@@ -128,7 +127,7 @@ def test_an_interrupted_upload_resumes_from_where_it_stopped(server: Server, tmp
     faults = iter(["ok", "ok", "ok", "drop_response", "drop_request"] + ["ok"] * 100)
     transport = FaultyTransport(HttpTransport(server.client), lambda method, path: next(faults))
     device = phone(server, tmp_path / "p.db", "kf_field_qzh", "phone-u", transport)
-    data = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8000  # a 2 MB "photo"
+    data = photo_bytes("interrupted", 2_048_000, "jpeg")  # a 2 MB photo
     photo = device.attach(data)
     aid = server.assessment_id(QZH)
     device.set_answer(aid, "TS-BZ-01", Answer(value=True, evidence=[photo]))

@@ -6,7 +6,6 @@ byte-identical. (hypothesis stateful testing.)"""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import random
 import shutil
 import sqlite3
@@ -22,7 +21,7 @@ from litestar.testing import TestClient
 from checklists.model import Answer, Record
 from server.app import create_app
 from server.db import connect
-from serverkit import TODAY, Server, add_user, demo_dir, phone  # noqa: F401  (fixtures)
+from serverkit import TODAY, Server, add_user, demo_dir, phone, photo_bytes  # noqa: F401  (fixtures)
 from server.settings import Settings
 from sync import engine as engine_module
 from sync.client import Device, SyncError
@@ -125,7 +124,7 @@ class SyncMachine(RuleBasedStateMachine):
         device = self.devices[who]
         evidence = []
         if photo:
-            data = b"\x89PNG\r\n\x1a\n" + hashlib.sha256(f"{who}-{photo}".encode()).digest() * (2000 * photo)
+            data = photo_bytes(f"{who}-{photo}", 64_000 * photo)
             evidence = [device.attach(data, "photo")]
             self.blobs[evidence[0].sha256] = data
         device.set_answer(self.aid, item, Answer(value=value, evidence=evidence))

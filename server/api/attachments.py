@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.auth import Principal
+from server.limits import check_image
 from server.problems import InvalidInput, NotFound
 from sync.attachments import DigestMismatch, sniff
 
@@ -37,6 +38,7 @@ class AttachmentController(Controller):
         kind = sniff(data)
         if kind is None:
             raise InvalidInput("仅接受 JPEG、PNG、WebP 图片或 PDF 文件 / only JPEG, PNG, WebP or PDF", field="body")
+        check_image(data, kind, state.settings.max_image_pixels)
         try:
             created = state.blobs.put(sha256, data)
         except DigestMismatch as exc:

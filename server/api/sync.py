@@ -19,7 +19,8 @@ from litestar.params import Parameter
 
 from server.assessments import Assessments, now_iso
 from server.auth import Principal
-from server.problems import InvalidInput, TooLarge, UnsupportedType, UploadOffset
+from server.limits import check_image
+from server.problems import InvalidInput, Problem, TooLarge, UnsupportedType, UploadOffset
 from sync import wire
 from sync.attachments import MEDIA_TYPES, DigestMismatch, OffsetMismatch, UploadArea, sniff
 from sync.engine import PULL_PAGE, TOMBSTONE_DAYS, SyncEngine, SyncHistory
@@ -99,6 +100,7 @@ class SyncController(Controller):
     @post("/push", status_code=200, request_max_body_size=MAX_REQUEST_BYTES)
     async def push(self, request: Request, assessments: Assessments, state: State, principal: Principal) -> Response:
         """Apply a batch of mutations (JSON or MessagePack, optionally gzip); one result per mutation."""
+        state.push_limiter.check(principal.user_id, "同步")
         body = read_body(await request.body(), request.headers, MAX_REQUEST_BYTES)
         batch = decode(request, body, wire.PushRequest)
         engine = SyncEngine(assessments, state.catalog)
@@ -153,11 +155,12 @@ class SyncController(Controller):
     ) -> wire.UploadState:
         """Append one chunk at `offset` of a blob of `total` bytes; the last chunk verifies and commits it."""
         chunk = await request.body()
-        return await anyio.to_thread.run_sync(self._append, sha256, offset, total, chunk, conn, state.uploads)
+        return await anyio.to_thread.run_sync(self._append, sha256, offset, total, chunk, conn, state.uploads,
+                                              state.settings.max_image_pixels)
 
     @staticmethod
     def _append(sha256: str, offset: int, total: int, chunk: bytes, conn: sqlite3.Connection,
-                area: UploadArea) -> wire.UploadState:
+                area: UploadArea, max_pixels: int) -> wire.UploadState:
         if total > MAX_BLOB_BYTES:
             raise TooLarge(f"文件超过 {MAX_BLOB_BYTES // (1024 * 1024)} MB 上限 / over the {MAX_BLOB_BYTES} byte limit",
                            limit=MAX_BLOB_BYTES)
@@ -175,7 +178,13 @@ class SyncController(Controller):
                                received=exc.received) from None
         if received < total:
             return wire.UploadState(sha256=sha256, received=received, complete=False)
-        kind = sniff(area.head(sha256))
+        head = area.head(sha256, 1 << 20)  # image headers (and EXIF before a JPEG's frame) fit in 1 MiB
+        kind = sniff(head) or "application/octet-stream"
+        try:
+            check_image(head, kind, max_pixels)
+        except Problem:
+            area.discard(sha256)
+            raise
         try:
             data = area.commit(sha256)
         except DigestMismatch as exc:
