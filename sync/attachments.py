@@ -2,7 +2,8 @@
 
 A blob's name is its sha256; a committed blob is immutable, so storing the same bytes twice is a
 no-op (dedupe), never an error. The store is an interface so a deployment can put blobs in
-S3-compatible storage; `FileStore` keeps them on the local volume.
+S3-compatible storage: `FileStore` keeps them on the local volume, `S3Store` in a bucket
+(`open_blob_store` picks one from the settings).
 """
 
 from __future__ import annotations
@@ -26,9 +27,41 @@ class BlobStore(Protocol):
 
 def open_blob_store(settings) -> BlobStore:  # noqa: ANN001 (server.settings.Settings; no import cycle)
     """The store the settings name: the volume by default, S3 for `s3://bucket/prefix`."""
-    if settings.blob_store:
-        raise ValueError(f"unsupported DABIAO_BLOB_STORE {settings.blob_store!r}")
-    return FileStore(settings.data_dir / "blobs")
+    url = settings.blob_store
+    if not url:
+        return FileStore(settings.data_dir / "blobs")
+    bucket, prefix = _parse_s3_url(url)
+    return S3Store(bucket, prefix, _s3_client(settings))
+
+
+def _parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix"); anything else is a ValueError."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    bucket = parts.netloc
+    if parts.scheme != "s3" or not bucket or "@" in bucket or ":" in bucket or parts.query or parts.fragment:
+        raise ValueError(
+            f"unsupported DABIAO_BLOB_STORE {url!r}: leave it empty (blobs on the data volume) "
+            "or give s3://bucket/prefix"
+        )
+    return bucket, parts.path.strip("/")
+
+
+def _s3_client(settings):  # noqa: ANN001, ANN202
+    """A boto3 S3 client (imported here: only S3 deployments need boto3 loaded). Credentials come from
+    the standard chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, profile, role)."""
+    import boto3
+    from botocore.config import Config
+
+    options: dict = {"retries": {"max_attempts": 5, "mode": "standard"}, "connect_timeout": 10, "read_timeout": 60}
+    if settings.s3_endpoint_url:
+        # S3-compatible stores (MinIO, Ceph, cloud vendors' own) often refuse the CRC checksums that
+        # botocore >= 1.36 adds to every upload by default; send them only where the API requires them.
+        options |= {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
+    session = boto3.session.Session()  # a session of our own: creating clients from the default one is not thread-safe
+    return session.client("s3", endpoint_url=settings.s3_endpoint_url or None, region_name=settings.s3_region or None,
+                          config=Config(**options))
 
 
 class FileStore:
@@ -62,6 +95,77 @@ class FileStore:
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
+
+
+class S3Store:
+    """Blobs as objects `<prefix>/<ab>/<cd>/<sha256>` in an S3 bucket (AWS, MinIO, any S3-compatible store).
+
+    `client` is a boto3 S3 client. Committed objects are never overwritten: `put` checks for the object
+    first (dedupe without an upload) and then writes with `If-None-Match: *`, so two servers racing to
+    store the same blob cannot replace each other's object either."""
+
+    def __init__(self, bucket: str, prefix: str, client):  # noqa: ANN001 (botocore client: no static type)
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client
+
+    def key(self, sha256: str) -> str:
+        name = f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def has(self, sha256: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return False
+            raise
+        return True
+
+    def put(self, sha256: str, data: bytes) -> bool:
+        """Store `data` under its digest; False when it was already there. Verifies the digest."""
+        from botocore.exceptions import ClientError
+
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise DigestMismatch(f"sha256 of the bytes is {actual}, not {sha256}")
+        for _ in range(3):
+            if self.has(sha256):
+                return False
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self.key(sha256), Body=data, IfNoneMatch="*")
+            except ClientError as exc:
+                status = _status(exc)
+                if status == 412:  # another writer committed it between our check and our write
+                    return False
+                if status == 409:  # a concurrent conditional write was in flight: look again, then retry
+                    continue
+                raise
+            return True
+        raise RuntimeError(f"could not store blob {sha256}: conflicting concurrent writes")
+
+    def get(self, sha256: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))
+        except ClientError as exc:
+            if _status(exc) == 404:
+                raise FileNotFoundError(f"s3://{self.bucket}/{self.key(sha256)}") from None
+            raise
+        with reply["Body"] as body:
+            return body.read()
+
+
+def _status(exc) -> int | None:  # noqa: ANN001 (botocore ClientError)
+    """The HTTP status of a botocore ClientError (HEAD replies carry no error code, only "404")."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if status is None:
+        code = exc.response.get("Error", {}).get("Code", "")
+        return int(code) if code.isdigit() else None
+    return int(status)
 
 
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
