@@ -8,6 +8,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-wqy-zenhei \
     && rm -rf /var/lib/apt/lists/*
 
+# Litestream replicates the database continuously when LITESTREAM_REPLICA_URL is set.
+COPY --from=litestream/litestream:0.5.16 /usr/local/bin/litestream /usr/local/bin/litestream
+COPY litestream.yml /etc/litestream.yml
+
 RUN useradd --system --create-home --uid 10001 dabiao
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -15,6 +19,7 @@ COPY checklists ./checklists
 COPY sync ./sync
 COPY server ./server
 COPY pdfgen ./pdfgen
+COPY scripts/fly-start.sh /usr/local/bin/fly-start
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 
 # SQLite database, attachments (unless DABIAO_BLOB_STORE=s3://...), generated keys: on the volume.
@@ -25,6 +30,8 @@ VOLUME ["/data"]
 USER dabiao
 EXPOSE 8080
 
-# SIGTERM lets in-flight pushes finish (uvicorn's graceful shutdown, 30 s).
+# SIGTERM lets in-flight pushes finish (uvicorn's graceful shutdown, 30 s). The start script runs
+# `dabiao serve --host 0.0.0.0 --port $PORT` (8080), under Litestream when it is configured.
+ENV PORT=8080
 STOPSIGNAL SIGTERM
-CMD ["dabiao", "serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["fly-start"]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
 from litestar.openapi.spec import Components, SecurityScheme
 
 from checklists.loader import shipped_catalog
@@ -20,7 +23,9 @@ from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
 from server.api.sync import SyncController, sync_history
 from server.auth import TokenService, load_or_create_key
+from server.backup import RESTORED_MARKER
 from server.db import open_database
+from sync.engine import new_epoch
 from server.deps import DEPENDENCIES
 from server.limits import RateLimiter
 from server.logs import request_log
@@ -30,6 +35,10 @@ from sync.attachments import UploadArea, open_blob_store
 from sync.hlc import Clock
 
 
+APP_DIR = Path(__file__).parent / "static" / "app"  # the field app (PWA), served at /app/
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+mimetypes.add_type("text/javascript", ".js")
+
 # Any request body, unless its route allows more (pushes 8 MiB, uploads 20 MB; see server/api/).
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -38,7 +47,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Wire routes, dependencies and error handlers over a migrated database."""
     settings = settings or Settings.from_env()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    open_database(settings.db_path).close()  # create or upgrade the schema before serving
+    conn = open_database(settings.db_path)  # create or upgrade the schema before serving
+    restored = settings.data_dir / RESTORED_MARKER
+    if restored.exists():  # restored from a backup or a Litestream replica: phones re-sync
+        new_epoch(conn)
+        restored.unlink()
+    conn.close()
     app = Litestar(
         route_handlers=[
             health,
@@ -53,6 +67,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CertificateController,
             SyncController,
             sync_history,
+            create_static_files_router(path="/app", directories=[APP_DIR], html_mode=True, name="app",
+                                       include_in_schema=False, tags=["app"]),
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -180,7 +180,7 @@ def _load_extensions() -> None:
     """Import the modules that register subcommands (kept lazy: nothing heavy at import time)."""
     import importlib
 
-    for module in ("server.commands", "sync.commands"):
+    for module in ("server.commands", "sync.commands", "server.backup_commands"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

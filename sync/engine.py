@@ -173,7 +173,7 @@ class SyncEngine:
                 last = rows[-1][0]
             else:
                 top = self.conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0
-                last = max(after, top)
+                last = max(after, top, horizon)  # a cursor is never older than the horizon it was given
             standards = [] if more else [
                 wire.StandardRef(ref=s.ref, content_hash=s.content_hash)
                 for s in self.catalog.list() if s.status == "published"
@@ -210,13 +210,14 @@ class SyncEngine:
         c = self.conn
         if entity == "assessment":
             r = c.execute(
-                "SELECT a.id, a.org_id, o.name, a.standard_ref, a.period, a.status, a.passed, a.score, a.updated_at "
-                "FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = ?",
+                "SELECT a.id, a.org_id, o.name, a.standard_ref, a.period, a.status, a.passed, a.score, a.updated_at, "
+                "o.attributes, o.parent_id FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = ?",
                 (assessment_id,),
             ).fetchone()
             return wire.AssessmentState(
                 id=r[0], org_id=r[1], org_name=r[2], standard_ref=r[3], period=r[4], status=r[5],
                 passed=None if r[6] is None else bool(r[6]), score=r[7], updated_at=r[8],
+                attributes=msgspec.json.decode(r[9]), parent_org_id=r[10],
             )
         if entity in ("answer", "record"):
             field = f"{entity}:{key}"
@@ -336,6 +337,27 @@ def compact(conn: sqlite3.Connection, now: dt.datetime, days: int = TOMBSTONE_DA
 def _log_row(m: Mutation, device: str, who: Principal, r: MutationResult) -> tuple:
     return (m.id, device, who.user_id, m.hlc, type(m).__struct_config__.tag, m.assessment_id,
             msgspec.json.encode(m).decode(), r.status, r.outcome, r.problem, r.reason, r.winner, now_iso())
+
+
+EPOCH_GAP = 1_000_000_000
+
+
+def new_epoch(conn: sqlite3.Connection) -> int:
+    """After a restore (from a backup or Litestream) phones may hold cursors past the restored
+    change feed: jump the sequence far ahead and put the tombstone horizon there, so every cursor
+    handed out before is older than the horizon and its next pull is a fresh snapshot."""
+    with transaction(conn):
+        top = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+        used = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'changes'").fetchone()[0]
+        horizon = max(top, used) + EPOCH_GAP
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", (horizon,))
+        conn.execute(
+            "INSERT INTO sync_meta (key, value) VALUES ('tombstone_horizon', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(horizon),),
+        )
+    return horizon
 
 
 def _scope_hash(scope: str) -> str:

@@ -134,6 +134,10 @@ class AssessmentState(Struct, frozen=True, kw_only=True, tag="assessment"):
     passed: bool | None
     score: float | None
     updated_at: str
+    # What the phone needs to score offline like the server: the unit's attributes (涉林, ...)
+    # and its parent unit (a township's scoring looks at its villages' answers).
+    attributes: dict[str, bool | str] = {}
+    parent_org_id: str | None = None
 
 
 class AnswerState(Struct, frozen=True, kw_only=True, tag="answer"):

@@ -388,3 +388,29 @@ def test_a_refresh_whose_answer_was_lost_can_be_retried_with_its_key(server: Ser
     assert stolen.status_code == 401
     assert server.client.post("/auth/refresh", json={"refresh_token": ok.json()["refresh_token"]}).status_code == 401
     assert DEMO_PASSWORD
+
+
+def test_after_a_restore_every_phone_gets_a_fresh_snapshot(demo_dir, tmp_path):
+    from serverkit import make_server
+    from server.backup import RESTORED_MARKER
+
+    data = tmp_path / "data"
+    gen = make_server(demo_dir, data)
+    srv = next(gen)
+    _, cursor, _ = pull_all(srv, "kf_field_qzh")  # a phone's cursor, from before the "restore"
+    gen.close()
+    (data / RESTORED_MARKER).write_text("2026-11-25T00:00:00+00:00")  # what `dabiao restore` leaves
+    import shutil
+    shutil.copytree(data, tmp_path / "restored")
+    gen = make_server(tmp_path / "restored", tmp_path / "running")
+    srv = next(gen)
+    try:
+        assert not (tmp_path / "running" / RESTORED_MARKER).exists()  # consumed at start
+        changes, new_cursor, reset = pull_all(srv, "kf_field_qzh", cursor)
+        assert reset and any(c["type"] == "assessment" for c in changes)
+        aid = srv.assessment_id(QZH)
+        results(push(srv, "kf_field_qzh", [m_set(aid, "TS-BZ-01", True)]))
+        later, _, reset = pull_all(srv, "kf_field_qzh", new_cursor)
+        assert not reset and {c["type"] for c in later} >= {"answer", "assessment"}
+    finally:
+        gen.close()

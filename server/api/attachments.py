@@ -6,12 +6,14 @@ import datetime as dt
 import sqlite3
 from typing import Annotated
 
+import anyio
 import msgspec
 from litestar import Controller, Request, get, head, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.auth import Principal
+from server.db import transaction
 from server.limits import check_image
 from server.problems import InvalidInput, NotFound
 from sync.attachments import DigestMismatch, sniff
@@ -35,18 +37,23 @@ class AttachmentController(Controller):
     async def upload(self, sha256: Sha, request: Request, conn: sqlite3.Connection, state: State, principal: Principal) -> Stored:
         """Upload a photo or document under its sha256; identical bytes are deduplicated."""
         data = await request.body()
+        return await anyio.to_thread.run_sync(self._store, sha256, data, conn, state)
+
+    @staticmethod
+    def _store(sha256: str, data: bytes, conn: sqlite3.Connection, state: State) -> Stored:
         kind = sniff(data)
         if kind is None:
             raise InvalidInput("仅接受 JPEG、PNG、WebP 图片或 PDF 文件 / only JPEG, PNG, WebP or PDF", field="body")
         check_image(data, kind, state.settings.max_image_pixels)
         try:
-            created = state.blobs.put(sha256, data)
+            created = state.blobs.put(sha256, data)  # hashing, disk or S3: off the event loop
         except DigestMismatch as exc:
             raise InvalidInput(f"文件校验失败 / {exc}", field="sha256") from None
-        conn.execute(
-            "INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
-            (sha256, len(data), kind, dt.datetime.now(dt.UTC).isoformat()),
-        )
+        with transaction(conn):  # queued with the other writers
+            conn.execute(
+                "INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
+                (sha256, len(data), kind, dt.datetime.now(dt.UTC).isoformat()),
+            )
         return Stored(sha256, len(data), kind, created)
 
     @head("/{sha256:str}", sync_to_thread=True)

@@ -19,6 +19,7 @@ from litestar.params import Parameter
 
 from server.assessments import Assessments, now_iso
 from server.auth import Principal
+from server.db import transaction
 from server.limits import check_image
 from server.problems import InvalidInput, Problem, TooLarge, UnsupportedType, UploadOffset
 from sync import wire
@@ -189,10 +190,11 @@ class SyncController(Controller):
             data = area.commit(sha256)
         except DigestMismatch as exc:
             raise InvalidInput(f"文件校验失败，请重新上传 / {exc}; upload it again from 0", field="sha256") from None
-        conn.execute(
-            "INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
-            (sha256, len(data), kind, now_iso()),
-        )
+        with transaction(conn):  # queued with the other writers
+            conn.execute(
+                "INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
+                (sha256, len(data), kind, now_iso()),
+            )
         return wire.UploadState(sha256=sha256, received=len(data), complete=True)
 
 
