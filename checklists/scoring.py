@@ -385,8 +385,8 @@ def _children_problems(standard: Standard, sheet: AnswerSheet) -> list[str]:
     for c in sheet.children:
         for share in shares:
             answer = c.answers.get(share.item)
-            if answer is None or answer.na:
-                continue
+            if answer is None or (answer.na and answer.reason.strip()):
+                continue  # the same answers _child_share leaves out of the comparison
             for rule in _flat(share.where):
                 field = getattr(rule, "field", None)
                 value = _value(answer, field)

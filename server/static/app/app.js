@@ -179,7 +179,7 @@ async function drawHome() {
   }
   const who = await db.meta("username");
   shell("达标填报", `
-    <p class="muted">${esc(who || "")} · 共 ${assessments.length} 份评估 <button class="secondary" id="logout">退出</button></p>
+    <p class="muted">${esc(who || "")} · 共 ${assessments.length} 份评估 <button class="secondary small" id="logout">退出</button></p>
     ${rows.join("") || '<p class="muted">还没有数据：请在有信号时点“立即同步”。</p>'}`);
   document.getElementById("logout").addEventListener("click", async () => {
     const pending = (await syncState()).pending;
@@ -345,7 +345,7 @@ async function recordsSection(standard, records, editable) {
       <ul class="records">${mine.map((r) => `<li data-record="${esc(r.id)}">${esc(r.date)} ${esc(r.title)}
         ${Object.entries(r.fields).map(([k, v]) => `· ${esc((kind.fields.find((f) => f.key === k) || { label: k }).label)}：${esc(v)}`).join(" ")}
         ${r.attachments.length ? `· 附件 ${r.attachments.length}` : ""}
-        ${editable ? `<button class="secondary del-record" data-id="${esc(r.id)}">删除</button>` : ""}</li>`).join("")}</ul>
+        ${editable ? `<button class="secondary small del-record" data-id="${esc(r.id)}">删除</button>` : ""}</li>`).join("")}</ul>
       ${editable ? `<details><summary>添加记录</summary><form class="add-record" data-kind="${kind.key}">
         <label class="field">日期<input type="date" name="date" required></label>
         <label class="field">标题<input type="text" name="title" required></label>

@@ -1,11 +1,12 @@
 // The scoring rules of the field app: a port of checklists/scoring.py (the Python engine the
 // server uses), so that the app shows offline exactly what the server will decide.
 //
-// Port, do not redesign: every function below has the name of its Python original in its comment
-// and follows the same order of operations. tests/test_rules_golden.py keeps the two identical:
-// it runs the shared cases of tests/golden/rules.json (regenerate them with
+// Port, do not redesign: one function per Python function (and per rule op), named in its comment,
+// with the same order of operations. tests/test_rules_golden.py keeps the two identical: it runs
+// the shared cases of tests/golden/rules.json (regenerate them with
 // `.venv/bin/python tests/golden/make_rules_golden.py`) through the Python engine and through this
-// module in headless Chromium, and requires byte-for-byte the same results.
+// module in headless Chromium, and requires the same keys in the same order, the same statuses,
+// strings, numbers and dates.
 //
 //   score(standard, sheet, asOf[, weights])  -> msgspec.to_builtins(score(...)) of the Python engine
 //   checkSheet(standard, sheet)              -> check_sheet(...) (a list of problem strings)
@@ -16,13 +17,15 @@
 // accept (types of AnswerSheet); that shape is checked by the server when the sheet is synced.
 //
 // Where JavaScript differs from Python and the port reproduces Python (see the helpers below):
-// round() and "{:.2f}" round the exact binary value half-to-even (toFixed rounds ties up); str
-// ordering is by code point (JS compares UTF-16 units); str.strip() and repr() follow Python's
-// Unicode tables; date.fromisoformat() follows CPython 3.11 (week dates, "YYYYMMDD"); sum() of
-// floats is the plain left-to-right sum of CPython 3.11 (3.12 compensates); `==` treats
-// true == 1. An integral number is a Python int (JSON.stringify writes 15.0 as 15, which the server
-// also decodes as an int). Not reproducible: object keys that look like array indices ("7") are
-// iterated first by JavaScript, so problems about such keys may come in another order.
+// round() and "{:.2f}" round the exact binary value half-to-even (toFixed rounds 0.125 up); str
+// ordering and iteration are by code point (JS uses UTF-16 units); str.strip() uses Python's
+// whitespace; repr() quotes and escapes like Python; date.fromisoformat() is CPython 3.11's (week
+// dates, "YYYYMMDD", text after "YYYYMMDD" ignored); sum() of floats is CPython 3.11's plain
+// left-to-right sum (3.12 compensates); `==` holds for true == 1; `in` on a str is a substring
+// test. An integral number is a Python int (JSON.stringify writes 15.0 as 15, which the server
+// also decodes as an int). Not reproduced: object keys that look like array indices ("7") are
+// iterated first by JavaScript, so problems about such keys may be listed in another order;
+// integers beyond 2**53; repr() of characters assigned after Unicode 14 (Python 3.11's tables).
 
 // ---------------------------------------------------------------------------------------------
 // Python semantics
@@ -98,7 +101,7 @@ function cmpStr(a, b) {
     const d = x[i].codePointAt(0) - y[i].codePointAt(0);
     if (d !== 0) return d < 0 ? -1 : 1;
   }
-  return x.length - y.length < 0 ? -1 : x.length === y.length ? 0 : 1;
+  return x.length < y.length ? -1 : x.length > y.length ? 1 : 0;
 }
 
 // str.isspace() of CPython 3.11 (JS trim() also strips U+FEFF but not U+001C..U+001F and U+0085).
@@ -136,7 +139,7 @@ function pyRepr(v) {
     else if (ch === "\n") out += "\\n";
     else if (ch === "\r") out += "\\r";
     else if (cp < 0x20 || cp === 0x7f) out += "\\x" + cp.toString(16).padStart(2, "0");
-    else if (cp < 0x7f || cp === 0x20 || !NOT_PRINTABLE.test(ch)) out += ch;
+    else if (cp < 0x7f || !NOT_PRINTABLE.test(ch)) out += ch;
     else if (cp <= 0xff) out += "\\x" + cp.toString(16).padStart(2, "0");
     else if (cp <= 0xffff) out += "\\u" + cp.toString(16).padStart(4, "0");
     else out += "\\U" + cp.toString(16).padStart(8, "0");
@@ -299,7 +302,7 @@ function fromIsoformat(text) {
 }
 
 /** months_before: the same day `months` calendar months earlier (clamped to the month's last day). */
-export function monthsBefore(day, months) {
+function monthsBefore(day, months) {
   const total = day.year * 12 + (day.month - 1) - months;
   const year = Math.floor(total / 12);
   const month = total - year * 12 + 1;
@@ -473,8 +476,10 @@ function describe(rule, item, ctx) {
       const docsText = docs ? `（每次须附文件 ${docs} 份）` : "";
       return `${window}${name}${eachText}不少于 ${rule.min} 次${docsText}`;
     }
-    case "records_cover":
-      return `${rule.against_item} 所列专项预案在近 ${rule.within_months} 个月内开展过${ctx.kindName(rule.kind)}的比例不低于 ${fmtNumber(rule.min_percent ?? 100)}%`;
+    case "records_cover": {
+      const [against, months, name] = [rule.against_item, rule.within_months, ctx.kindName(rule.kind)];
+      return `${against} 所列专项预案在近 ${months} 个月内开展过${name}的比例不低于 ${fmtNumber(rule.min_percent ?? 100)}%`;
+    }
     case "child_share":
       return `下辖村（社区）${rule.item}“${describe(rule.where, item, ctx)}”的比例不低于 ${fmtNumber(rule.min_percent)}%`;
     case "labelled_evidence": {
@@ -598,7 +603,7 @@ function ruleRecords(rule, item, answer, ctx) {
 
 /** _records_cover */
 function ruleRecordsCover(rule, item, answer, ctx) {
-  const chosen = valueOf(own(ctx.sheet.answers, rule.against_item), null);
+  const chosen = valueOf(ctx.sheet.answers.get(rule.against_item) ?? null, null);
   if (chosen === null) return MISSING;
   if (!pyTruthy(chosen)) return verdict(false, `${rule.against_item} 未列出任何专项预案`);
   const since = key(monthsBefore(ctx.asOf, rule.within_months));
@@ -713,7 +718,7 @@ function childrenProblems(standard, sheet) {
   for (const c of sheet.children) {
     for (const share of shares) {
       const answer = c.answers.get(share.item);
-      if (answer === undefined || answer.na) continue;
+      if (answer === undefined || (answer.na && pyStrip(answer.reason))) continue; // as childShare leaves them out
       for (const rule of flat(share.where)) {
         const field = FIELD_OPS.has(rule.op) ? rule.field ?? null : null;
         const value = valueOf(answer, field);
@@ -880,8 +885,15 @@ export function score(standard, sheet, asOf, weights = null) {
   };
 }
 
-/** Python-compatible helpers, exported for tests only. */
-export const _python = { formatFixed, pyRound, pyRepr, pyStrip, cmpStr, fromIsoformat: (s) => {
-  const d = fromIsoformat(s);
-  return d && iso(d);
-} };
+/** The Python-compatible helpers, exported for differential tests only (dates as ISO strings). */
+export const _python = {
+  formatFixed,
+  pyRound,
+  pyRepr,
+  pyStrip,
+  cmpStr,
+  fromIsoformat(text) {
+    const day = fromIsoformat(text);
+    return day && iso(day);
+  },
+};
