@@ -244,16 +244,20 @@ class SyncEngine:
                 return None
             return wire.SpotCheckState(assessment_id=assessment_id, item_id=key, result=r[0], note=r[1], checked_at=r[2])
         if entity == "conflict":
-            r = c.execute(
-                "SELECT id, field, winner, winner_value, loser, loser_value, loser_mutation, at FROM sync_conflicts "
-                "WHERE id = ?",
-                (int(key),),
-            ).fetchone()
-            dec = msgspec.json.decode
-            return wire.ConflictState(assessment_id=assessment_id, id=r[0], field=r[1], winner=r[2],
-                                      winner_value=dec(r[3]), loser=r[4], loser_value=dec(r[5]),
-                                      loser_mutation=r[6], at=r[7])
+            return next(iter(self._conflicts("id = ?", int(key))), None)
         return None
+
+    def _conflicts(self, where: str, arg: object) -> list[wire.ConflictState]:
+        dec = msgspec.json.decode
+        return [
+            wire.ConflictState(assessment_id=r[0], id=r[1], field=r[2], winner=r[3], winner_value=dec(r[4]), loser=r[5],
+                               loser_value=dec(r[6]), loser_mutation=r[7], at=r[8])
+            for r in self.conn.execute(
+                "SELECT assessment_id, id, field, winner, winner_value, loser, loser_value, loser_mutation, at "
+                f"FROM sync_conflicts WHERE {where} ORDER BY id",
+                (arg,),
+            )
+        ]
 
     def _digests(self, scope: str) -> list[wire.Digest]:
         answers: dict[str, dict[str, Answer]] = {}
@@ -277,15 +281,7 @@ class SyncEngine:
         """What the reviewer sees: every conflict (both values) and every refused phone edit."""
         self.service._guard(who, "read", assessment_id)
         dec = msgspec.json.decode
-        conflicts = [
-            wire.ConflictState(assessment_id=assessment_id, id=r[0], field=r[1], winner=r[2], winner_value=dec(r[3]),
-                               loser=r[4], loser_value=dec(r[5]), loser_mutation=r[6], at=r[7])
-            for r in self.conn.execute(
-                "SELECT id, field, winner, winner_value, loser, loser_value, loser_mutation, at FROM sync_conflicts "
-                "WHERE assessment_id = ? ORDER BY id",
-                (assessment_id,),
-            )
-        ]
+        conflicts = self._conflicts("assessment_id = ?", assessment_id)
         rejected = [
             RejectedMutation(id=r[0], device=r[1], user=r[2], op=r[3], mutation=dec(r[4]), problem=r[5], reason=r[6],
                              received_at=r[7])

@@ -112,6 +112,8 @@ def blob(url: str, sha: str) -> bytes:
 def test_fill_offline_close_reopen_and_sync(live, browser, tmp_path: Path):
     url, data = live
     context = browser.new_context(**PHONE)
+    requested: list[str] = []
+    context.on("request", lambda r: requested.append(r.url))
     page = context.new_page()
     log_in(page, url)
     shot(page, "1-home")
@@ -194,6 +196,49 @@ def test_fill_offline_close_reopen_and_sync(live, browser, tmp_path: Path):
     db.close()
     assert sorted(rows) == [("put_record", "applied")] + [("set_answer", "applied")] * 3
     assert blobs == 1
+    foreign = [u for u in requested if not u.startswith((url, "blob:", "data:"))]
+    assert requested and foreign == []  # no CDN: everything comes from Dabiao
+    context.close()
+
+
+def test_refused_edits_are_shown_with_the_reason_and_can_be_sent_again(live, browser, tmp_path: Path):
+    url, data = live
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    log_in(page, url)
+    aid = page.get_attribute("[data-assessment]:has(h3:has-text('青竹湖街道'))", "data-assessment")
+    context.set_offline(True)
+    open_assessment(page)
+    page.check("#item-TS-BZ-03 input[type=radio][value=true]")
+    page.wait_for_selector("#item-TS-BZ-03 input[type=radio][value=true]:checked")
+    # Meanwhile at the office the checklist was submitted for review.
+    db = sqlite3.connect(data / "dabiao.db")
+    db.execute("UPDATE assessments SET status = 'submitted' WHERE id = ?", (aid,))
+    db.commit()
+    context.set_offline(False)
+    page.wait_for_selector("#net.online")
+    if page.is_enabled("#sync"):
+        page.click("#sync")
+    wait_synced(page)
+    page.wait_for_selector("#rejected-link[data-count='1']")
+    assert "1 项被服务器拒绝" in page.inner_text("#sync-message")
+    assert page.inner_text("#status") == "待审核"
+    page.click("#rejected-link")
+    card = page.wait_for_selector("[data-rejected]")
+    assert "TS-BZ-03" in card.inner_text() and "待审核" in card.inner_text()
+    shot(page, "6-refused-edits")
+    # The reviewer returns it; the official sends the refused edit again.
+    db.execute("UPDATE assessments SET status = 'returned' WHERE id = ?", (aid,))
+    db.commit()
+    page.click("button.retry")
+    page.wait_for_selector("[data-rejected]", state="detached")
+    page.click("#sync")
+    wait_synced(page)
+    assert page.query_selector("#rejected-link") is None
+    assert server_view(url, aid)["answers"]["TS-BZ-03"]["value"] is True
+    statuses = db.execute("SELECT status FROM sync_mutations WHERE device LIKE 'web-%' ORDER BY received_at").fetchall()
+    db.close()
+    assert [s for (s,) in statuses] == ["rejected", "applied"]  # the refused one is kept, not dropped
     context.close()
 
 

@@ -131,9 +131,11 @@ async function render() {
 
 function shell(title, body, back = false) {
   root.innerHTML = `
-    <header class="bar">${back ? '<button id="back" onclick="location.hash=\'#/\'">‹ 返回</button>' : ""}
-      <h1>${esc(title)}</h1></header>
-    <div class="syncbar" id="syncbar"></div>
+    <div class="top">
+      <header class="bar">${back ? '<button id="back" onclick="location.hash=\'#/\'">‹ 返回</button>' : ""}
+        <h1>${esc(title)}</h1></header>
+      <div class="syncbar" id="syncbar"></div>
+    </div>
     <main>${body}</main>`;
   drawSyncBar();
 }
