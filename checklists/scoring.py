@@ -26,6 +26,7 @@ from checklists.model import (
     DimensionResult,
     GeoPoint,
     IncludesAll,
+    AttributeDef,
     Item,
     ItemResult,
     LabelledEvidence,
@@ -341,12 +342,26 @@ def _child_share(rule: ChildShare, item: Item, ctx: Context) -> Verdict:
 # Answer checking
 
 
+_LOOKUPS: dict[int, tuple[Standard, dict[str, Item], dict[str, AttributeDef], set[str]]] = {}
+
+
+def _lookups(standard: Standard) -> tuple[dict[str, Item], dict[str, AttributeDef], set[str]]:
+    """Items, attributes and record kinds by key, built once per standard object (they are
+    immutable); a sync batch checks hundreds of answers against the same one."""
+    entry = _LOOKUPS.get(id(standard))
+    if entry is None or entry[0] is not standard:
+        if len(_LOOKUPS) > 256:
+            _LOOKUPS.clear()
+        entry = (standard, {i.id: i for i in standard.items}, {a.key: a for a in standard.attributes},
+                 {k.key for k in standard.record_kinds})
+        _LOOKUPS[id(standard)] = entry
+    return entry[1], entry[2], entry[3]
+
+
 def check_sheet(standard: Standard, sheet: AnswerSheet) -> list[str]:
     """Why the sheet does not fit the standard (empty when it does)."""
     problems: list[str] = []
-    items = {i.id: i for i in standard.items}
-    attrs = {a.key: a for a in standard.attributes}
-    kinds = {k.key for k in standard.record_kinds}
+    items, attrs, kinds = _lookups(standard)
     for key, value in sheet.attributes.items():
         definition = attrs.get(key)
         if definition is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -111,8 +112,16 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     after: Any
 
 
+_now_cache: tuple[int, str] = (0, "")
+
+
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    """UTC now, to the second (computed once per second: a batch stamps hundreds of rows)."""
+    global _now_cache
+    second = int(time.time())
+    if _now_cache[0] != second:
+        _now_cache = (second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat(timespec="seconds"))
+    return _now_cache[1]
 
 
 def audit(
@@ -432,7 +441,7 @@ class Assessments:
             (assessment_id, field, key),
         ).fetchone()
         current = None if row[0] is None else Version(row[0], row[1])
-        before = None if row[2] is None else msgspec.json.decode(row[2], type=Answer if kind == "answer" else Record)
+        before = None if row[2] is None else msgspec.Raw(row[2].encode())  # stored JSON, passed through as is
         decision = decide(current, version, base)
         if decision.apply:
             at = now_iso()

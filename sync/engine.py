@@ -3,7 +3,9 @@
 Atomicity (documented in docs/sync.md, tested in tests/test_sync_engine.py):
 - A push is applied in **one SQLite transaction per batch**, each mutation inside its own
   SAVEPOINT. A mutation the server refuses (wrong status, not allowed, invalid value) is rolled
-  back alone and stored as rejected; the others apply. Each result is written to
+  back alone and stored as rejected; the others apply. (Field edits skip the savepoint: they are
+  refused only before they write; if one fails unexpectedly mid-write, the whole batch is rolled
+  back and applied again with savepoints.) Each result is written to
   `sync_mutations` in the same transaction as its effect, so the batch commits all its effects
   and all its results together, or (crash, power loss, error) none of them: a retry of the
   whole batch then applies it once.
@@ -60,6 +62,12 @@ class SyncEngine:
     # -- push ---------------------------------------------------------------------------------
 
     def push(self, who: Principal, request: PushRequest) -> PushResponse:
+        try:
+            return self._push(who, request, safe=False)
+        except _NeedsSavepoints:  # something unexpected inside a write: redo the batch the careful way
+            return self._push(who, request, safe=True)
+
+    def _push(self, who: Principal, request: PushRequest, safe: bool) -> PushResponse:
         ids = [m.id for m in request.mutations]
         results: list[MutationResult] = []
         with transaction(self.conn):
@@ -72,7 +80,7 @@ class SyncEngine:
                 if m.id in stored:
                     results.append(_as_duplicate(stored[m.id]))
                     continue
-                result = self._apply_one(who, request.device, m)
+                result = self._apply_one(who, request.device, m, safe)
                 log.append(_log_row(m, request.device, who, result))
                 stored[m.id] = result
                 results.append(result)
@@ -100,18 +108,28 @@ class SyncEngine:
                 )
         return out
 
-    def _apply_one(self, who: Principal, device: str, m: Mutation) -> MutationResult:
+    def _apply_one(self, who: Principal, device: str, m: Mutation, safe: bool) -> MutationResult:
+        if not safe and isinstance(m, wire.FIELD_MUTATIONS):
+            # Fast path: a field edit is refused (Problem) only by checks made before it writes
+            # anything, so it needs no savepoint; anything else unexpected redoes the batch safely.
+            try:
+                return self._apply(who, device, m)
+            except Problem as exc:
+                return _rejected(m, exc)
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:
+                raise _NeedsSavepoints from exc
         try:
             with transaction(self.conn):  # a savepoint: a refusal rolls back this mutation only
                 result = self._apply(who, device, m)
         except Problem as exc:
-            result = MutationResult(id=m.id, status="rejected", problem=exc.body()["type"], reason=exc.detail)
+            result = _rejected(m, exc)
         except sqlite3.OperationalError:
             raise  # locked, disk full, I/O: the whole batch fails and the phone retries it
         except Exception:  # a bug must not block the phone's queue: keep the mutation, refuse it
             log.exception("mutation %s (%s) failed", m.id, type(m).__name__)
-            exc = InternalError("服务器处理此修改时出错，已记录 / internal error while applying; logged")
-            result = MutationResult(id=m.id, status="rejected", problem=exc.body()["type"], reason=exc.detail)
+            result = _rejected(m, InternalError("服务器处理此修改时出错，已记录 / internal error while applying; logged"))
         return result
 
     def _apply(self, who: Principal, device: str, m: Mutation) -> MutationResult:
@@ -328,6 +346,14 @@ def compact(conn: sqlite3.Connection, now: dt.datetime, days: int = TOMBSTONE_DA
             (str(top),),
         )
     return n
+
+
+class _NeedsSavepoints(Exception):
+    """Raised on the fast path when a field edit failed unexpectedly part-way through its writes."""
+
+
+def _rejected(m: Mutation, exc: Problem) -> MutationResult:
+    return MutationResult(id=m.id, status="rejected", problem=exc.body()["type"], reason=exc.detail)
 
 
 def _log_row(m: Mutation, device: str, who: Principal, r: MutationResult) -> tuple:

@@ -414,3 +414,31 @@ def test_after_a_restore_every_phone_gets_a_fresh_snapshot(demo_dir, tmp_path):
         assert not reset and {c["type"] for c in later} >= {"answer", "assessment"}
     finally:
         gen.close()
+
+
+def test_an_edit_that_fails_midway_is_rolled_back_alone_and_kept_as_rejected(server: Server, monkeypatch):
+    """Field edits skip the per-mutation savepoint; one that fails after it began writing sends the
+    batch down the careful path (a savepoint each): the others apply, it leaves no trace but its log."""
+    from server.assessments import Assessments
+
+    aid = server.assessment_id(QZH)
+    batch = [m_set(aid, "TS-BZ-01", True), m_set(aid, "TS-BZ-03", True), m_set(aid, "TS-JZ-01", True)]
+    real = Assessments.write_field
+
+    def half_written(self, who, assessment_id, field, value, version, base, mutation_id):
+        written = real(self, who, assessment_id, field, value, version, base, mutation_id)
+        if field == "answer:TS-BZ-03":
+            raise RuntimeError("disk hiccup after the write")
+        return written
+
+    before = answers_in_db(server, aid)
+    monkeypatch.setattr(Assessments, "write_field", half_written)
+    out = results(push(server, "kf_field_qzh", batch))
+    assert [r["status"] for r in out] == ["applied", "rejected", "applied"]
+    assert out[1]["problem"] == "urn:dabiao:problem:internal"
+    after = answers_in_db(server, aid)
+    assert after["TS-BZ-01"]["value"] is True and after["TS-JZ-01"]["value"] is True
+    assert after.get("TS-BZ-03") == before.get("TS-BZ-03")  # its half-done write was rolled back
+    assert count(server, "SELECT COUNT(*) FROM audit_log WHERE assessment_id = ? AND entity_id = 'TS-BZ-03' "
+                         "AND action = 'set_answer'", aid) == 0
+    assert count(server, "SELECT COUNT(*) FROM sync_mutations") == 3
