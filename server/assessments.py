@@ -538,9 +538,11 @@ class Assessments:
             result = score(standard, sheet, as_of)
         except InvalidAnswers as exc:  # stored data no longer fits: a bug, not user input
             raise Conflict("已存储的答案与标准不符 / stored answers do not fit the standard", errors=exc.problems) from None
+        dims = {d.code: d.passed for d in result.dimensions}
         self.conn.execute(
-            "UPDATE assessments SET result = ?, passed = ?, score = ?, updated_at = ? WHERE id = ?",
-            (msgspec.json.encode(result).decode(), int(result.passed), result.score, now_iso(), assessment_id),
+            "UPDATE assessments SET result = ?, passed = ?, score = ?, dims = ?, updated_at = ? WHERE id = ?",
+            (msgspec.json.encode(result).decode(), int(result.passed), result.score, msgspec.json.encode(dims).decode(),
+             now_iso(), assessment_id),
         )
         if standard.level == "village":  # the township's computed items (一村一案 ...) depend on it
             parents = self.conn.execute(

@@ -337,12 +337,32 @@ _M004_SYNC = (
 """
 )
 
+_M005_REPORT_INDEXES = """
+        -- The rates query joins certificates by assessment (without this, SQLite builds an
+        -- automatic index on every query) and records by assessment for the drills count.
+        CREATE INDEX certificates_assessment ON certificates(assessment_id);
+"""
+
+# The per-dimension passes of the stored result, small, so the rates query need not read
+# (and decode) every full result: at province scale that was half its time.
+DIMS_OF_RESULT = (
+    "(SELECT json_group_object(json_extract(value, '$.code'), "
+    "json(CASE WHEN json_extract(value, '$.passed') THEN 'true' ELSE 'false' END)) "
+    "FROM json_each(result, '$.dimensions'))"
+)
+_M006_DIMENSION_PASSES = f"""
+        ALTER TABLE assessments ADD COLUMN dims TEXT;
+        UPDATE assessments SET dims = {DIMS_OF_RESULT} WHERE result IS NOT NULL;
+"""
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
     ("002_spot_checks", _M002_SPOT_CHECKS),
     ("003_certificates", _M003_CERTIFICATES),
     ("004_sync", _M004_SYNC),
+    ("005_report_indexes", _M005_REPORT_INDEXES),
+    ("006_dimension_passes", _M006_DIMENSION_PASSES),
 ]
 
 
