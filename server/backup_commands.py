@@ -56,10 +56,7 @@ def backup_cmd(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         result = backup(settings, args.dest, include_keys=args.include_keys)
-    except BackupError as exc:
-        print(f"dabiao backup: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
+    except (BackupError, OSError) as exc:
         print(f"dabiao backup: {exc}", file=sys.stderr)
         return 1
     for warning in result.warnings:
@@ -90,10 +87,7 @@ def restore_cmd(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         result = restore(settings, args.archive, force=args.force)
-    except BackupError as exc:
-        print(f"dabiao restore: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
+    except (BackupError, OSError) as exc:
         print(f"dabiao restore: {exc}", file=sys.stderr)
         return 1
     m = result.manifest

@@ -97,6 +97,14 @@ def wait_synced(page, timeout: float = 60) -> None:
                            timeout=timeout * 1000)
 
 
+def come_online_and_sync(context, page) -> None:
+    context.set_offline(False)
+    page.wait_for_selector("#net.online")
+    if page.is_enabled("#sync"):  # the app may already be syncing by itself on the online event
+        page.click("#sync")
+    wait_synced(page)
+
+
 def server_view(url: str, aid: str) -> dict:
     with httpx.Client(base_url=url) as c:
         token = c.post("/auth/login", json={"username": "kf_reviewer", "password": DEMO_PASSWORD}).json()["access_token"]
@@ -156,12 +164,7 @@ def test_fill_offline_close_reopen_and_sync(live, browser, tmp_path: Path):
     assert page.is_checked("#item-TS-JZ-01 input[type=radio][value=false]")
     assert page.locator("#item-TS-BZ-01 img.thumb").count() == 1
 
-    # Signal again: sync.
-    context.set_offline(False)
-    page.wait_for_selector("#net.online")
-    if page.is_enabled("#sync"):
-        page.click("#sync")
-    wait_synced(page)
+    come_online_and_sync(context, page)  # signal again
     shot(page, "4-synced")
     assert "已同步" in page.inner_text("#sync-message")
 
@@ -215,14 +218,10 @@ def test_refused_edits_are_shown_with_the_reason_and_can_be_sent_again(live, bro
     db = sqlite3.connect(data / "dabiao.db")
     db.execute("UPDATE assessments SET status = 'submitted' WHERE id = ?", (aid,))
     db.commit()
-    context.set_offline(False)
-    page.wait_for_selector("#net.online")
-    if page.is_enabled("#sync"):
-        page.click("#sync")
-    wait_synced(page)
+    come_online_and_sync(context, page)
     page.wait_for_selector("#rejected-link[data-count='1']")
     assert "1 项被服务器拒绝" in page.inner_text("#sync-message")
-    assert page.inner_text("#status") == "待审核"
+    page.wait_for_selector("#status:has-text('待审核')")
     page.click("#rejected-link")
     card = page.wait_for_selector("[data-rejected]")
     assert "TS-BZ-03" in card.inner_text() and "待审核" in card.inner_text()

@@ -57,6 +57,8 @@ async function runSync() {
   if (ui.syncing) return;
   ui.syncing = true;
   ui.message = "";
+  const button = document.getElementById("sync");
+  if (button) { button.disabled = true; button.textContent = "同步中…"; } // at once, before any await
   drawSyncBar();
   try {
     const r = await phone.sync();
