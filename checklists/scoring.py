@@ -431,8 +431,8 @@ def _is_date(value: object) -> bool:
 
 
 def _answer_problems(item: Item, answer: Answer) -> list[str]:
-    if answer.na:
-        return []
+    if answer.na:  # not applicable: nothing to check, but nothing may hide behind it either
+        return [] if answer.value is None else ["an N/A answer takes no value"]
     value, problems = answer.value, []
     expected = {
         "yes_no": (bool,),

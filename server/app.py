@@ -25,7 +25,7 @@ from server.api.sync import SyncController, sync_history
 from server.auth import TokenService, load_or_create_key
 from server.backup import RESTORED_MARKER
 from server.db import open_database
-from sync.engine import new_epoch
+from sync.engine import clock_seed, new_epoch
 from server.deps import DEPENDENCIES
 from server.limits import RateLimiter
 from server.logs import request_log
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if restored.exists():  # restored from a backup or a Litestream replica: phones re-sync
         new_epoch(conn)
         restored.unlink()
+    seed = clock_seed(conn)
     conn.close()
     app = Litestar(
         route_handlers=[
@@ -94,6 +95,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.blobs = open_blob_store(settings)
     app.state.uploads = UploadArea(settings.data_dir / "uploads", app.state.blobs)
     app.state.push_limiter = RateLimiter(settings.push_per_minute)
-    app.state.clock = Clock()  # the server's hybrid logical clock (stamps browser edits)
+    app.state.clock = Clock(seed)  # the server's hybrid logical clock (stamps browser edits)
     logging.getLogger("dabiao").setLevel(logging.INFO)
     return app

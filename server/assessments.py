@@ -396,6 +396,8 @@ class Assessments:
         """A browser edit: it has seen the current value, so it is never a conflict."""
         with transaction(self.conn):
             base = self.version(assessment_id, field)
+            if base is not None:
+                self.clock.receive(base.hlc)  # the new stamp orders after the value it replaces
             self.write_field(who, assessment_id, field, value, Version(self.clock.now(), WEB_DEVICE),
                              base.token if base else None, None)
             return self._rescore(assessment_id)

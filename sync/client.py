@@ -38,6 +38,7 @@ from sync.attachments import sniff
 from sync.transport import Reply, Transport, TransportError
 
 MSGPACK = "application/msgpack"
+MAX_BLOB_BYTES = 20 * 1024 * 1024  # until the server's /sync/config says otherwise
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,7 +65,9 @@ CREATE TABLE IF NOT EXISTS s_spot_checks (assessment_id TEXT, item_id TEXT, data
     PRIMARY KEY (assessment_id, item_id));
 CREATE TABLE IF NOT EXISTS standards (ref TEXT PRIMARY KEY, content_hash TEXT NOT NULL, data BLOB);
 CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL, media_type TEXT NOT NULL,
-    uploaded INTEGER NOT NULL DEFAULT 0);
+    uploaded INTEGER NOT NULL DEFAULT 0,
+    refused TEXT  -- the server's reason, when it will never take this file (too large, not an image ...)
+);
 """
 _MIRROR = ("s_assessments", "s_answers", "s_records", "s_comments", "s_conflicts", "s_spot_checks")
 
@@ -104,6 +107,7 @@ class Outcome:
 @dataclass
 class SyncReport:
     uploaded: int = 0
+    refused_files: int = 0
     pushed: int = 0
     applied: int = 0
     conflicts: int = 0
@@ -149,6 +153,8 @@ class Device:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a phone's edit survives a battery pull
         self.db.executescript(_SCHEMA)
+        if "refused" not in {r[1] for r in self.db.execute("PRAGMA table_info(blobs)")}:  # a phone from before
+            self.db.execute("ALTER TABLE blobs ADD COLUMN refused TEXT")
         self.transport = transport
         self.encoding = encoding
         self.compress = compress
@@ -373,6 +379,9 @@ class Device:
         media = sniff(data)
         if media is None:
             raise ValueError("仅支持 JPEG、PNG、WebP 图片或 PDF 文件 / only JPEG, PNG, WebP or PDF")
+        limit = self._config.max_blob_bytes if self._config else MAX_BLOB_BYTES
+        if len(data) > limit:
+            raise ValueError(f"文件超过 {limit // (1024 * 1024)} MB，请压缩或分拆后再附 / over the {limit} byte limit")
         digest = hashlib.sha256(data).hexdigest()
         with self._txn():
             self.db.execute("INSERT OR IGNORE INTO blobs (sha256, data, media_type) VALUES (?,?,?)", (digest, data, media))
@@ -503,19 +512,36 @@ class Device:
         return self.report
 
     def upload_blobs(self) -> int:
-        waiting = [r[0] for r in self.db.execute("SELECT sha256 FROM blobs WHERE uploaded = 0 ORDER BY sha256")]
+        waiting = [r[0] for r in self.db.execute(
+            "SELECT sha256 FROM blobs WHERE uploaded = 0 AND refused IS NULL ORDER BY sha256")]
         if not waiting:
             return 0
         config = self.config()
-        reply = self._send("POST", "/sync/blobs/missing", json_body={"sha256": waiting})
-        missing = {u.sha256: u.received for u in msgspec.json.decode(reply.body, type=wire.BlobsMissing).missing}
+        missing: dict[str, int] = {}
+        for start in range(0, len(waiting), 1000):  # the server answers for 1,000 at a time
+            reply = self._send("POST", "/sync/blobs/missing", json_body={"sha256": waiting[start : start + 1000]})
+            missing |= {u.sha256: u.received for u in msgspec.json.decode(reply.body, type=wire.BlobsMissing).missing}
         for sha in waiting:
             if sha in missing:
-                self._upload(sha, missing[sha], config.chunk_bytes)
+                try:
+                    self._upload(sha, missing[sha], config.chunk_bytes)
+                except ServerError as exc:
+                    if exc.status not in (413, 415, 422):
+                        raise
+                    # The server will never take this file: say so, and go on with everything else.
+                    with self._txn():
+                        self.db.execute("UPDATE blobs SET refused = ? WHERE sha256 = ?",
+                                        (exc.problem.get("detail") or str(exc), sha))
+                    self.report.refused_files += 1
+                    continue
                 self.report.uploaded += 1
             with self._txn():
                 self.db.execute("UPDATE blobs SET uploaded = 1 WHERE sha256 = ?", (sha,))
         return self.report.uploaded
+
+    def refused_files(self) -> list[tuple[str, str]]:
+        """(sha256, reason) of files the server refused; the answers citing them stay incomplete."""
+        return [(r[0], r[1]) for r in self.db.execute("SELECT sha256, refused FROM blobs WHERE refused IS NOT NULL")]
 
     def _upload(self, sha: str, offset: int, chunk: int) -> None:
         data = self.db.execute("SELECT data FROM blobs WHERE sha256 = ?", (sha,)).fetchone()[0]
@@ -586,6 +612,9 @@ class Device:
                     self.report.resets += 1
                 for change in page.changes:
                     self._apply(change)
+                    version = getattr(change, "version", None)
+                    if version:  # an edit made after seeing this value must order after it
+                        self.clock.receive(version.partition("@")[0])
                 self._set("cursor", page.cursor)
                 self._set("hlc", self.clock.last)
             self.report.pulled += len(page.changes)

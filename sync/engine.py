@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import sqlite3
 
 import msgspec
@@ -24,11 +25,11 @@ import msgspec
 from checklists.loader import Catalog
 from checklists.model import Answer, Record
 from server.access import require
-from server.assessments import Assessments, FieldWrite, now_iso
+from server.assessments import WEB_DEVICE, Assessments, FieldWrite, now_iso
 from server.auth import Principal
 from server.db import transaction
 from server.problems import InternalError, InvalidInput, Problem
-from sync import wire
+from sync import hlc, wire
 from sync.conflict import Version
 from sync.wire import (
     AddComment,
@@ -48,7 +49,9 @@ from sync.wire import (
 log = logging.getLogger("dabiao.sync")
 PULL_PAGE = 500
 TOMBSTONE_DAYS = 90
-_CURSOR_VERSION = "c1"
+_CURSOR_VERSION = "c2"  # c2.<seq>.<scope hash>.<horizon when issued>
+_CURSOR = re.compile(r"^c([12])\.(\d{1,18})\.([0-9a-f]{10})(?:\.(\d{1,18}))?$")
+MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000  # a stamp further ahead than this is a wrong phone clock
 
 
 class SyncEngine:
@@ -62,6 +65,8 @@ class SyncEngine:
     # -- push ---------------------------------------------------------------------------------
 
     def push(self, who: Principal, request: PushRequest) -> PushResponse:
+        if request.device == WEB_DEVICE:
+            raise InvalidInput(f"设备编号 {WEB_DEVICE!r} 保留给网页端 / device id {WEB_DEVICE!r} is reserved", field="device")
         try:
             return self._push(who, request, safe=False)
         except _NeedsSavepoints:  # something unexpected inside a write: redo the batch the careful way
@@ -75,12 +80,18 @@ class SyncEngine:
             self.service.deferred = set()
             self._editable_rows.clear()
             log: list[tuple] = []
+            ahead = hlc.fmt(hlc.wall_ms() + MAX_CLOCK_SKEW_MS, 0)
             for m in request.mutations:
-                self.clock.receive(m.hlc)
                 if m.id in stored:
                     results.append(_as_duplicate(stored[m.id]))
                     continue
-                result = self._apply_one(who, request.device, m, safe)
+                if m.hlc > ahead:  # never let one wrong clock drag the server's clock (and everyone's) along
+                    result = _rejected(m, InvalidInput(
+                        "手机时间比服务器快一天以上，请校正手机时间后重新发送 / the device clock is more than a day ahead; "
+                        "fix it and send again", field="hlc"))
+                else:
+                    self.clock.receive(m.hlc)
+                    result = self._apply_one(who, request.device, m, safe)
                 log.append(_log_row(m, request.device, who, result))
                 stored[m.id] = result
                 results.append(result)
@@ -173,11 +184,13 @@ class SyncEngine:
     def pull(self, who: Principal, cursor: str | None, limit: int = PULL_PAGE, digests: bool = False) -> PullPage:
         require(who, "read", who.org_path)
         scope = who.org_path
-        after, reset = self._parse_cursor(cursor, scope)
+        after, issued_horizon, reset = self._parse_cursor(cursor, scope)
         self.conn.execute("BEGIN")  # one read snapshot for the whole page
         try:
             horizon = int(self._meta("tombstone_horizon") or 0)
-            if after < horizon:  # tombstones we would owe this phone are gone: send a fresh snapshot
+            # Tombstones this phone may be owed are gone (compaction, or a restore's new epoch): a
+            # fresh snapshot. A cursor issued under this same horizon is that snapshot being paged.
+            if after < horizon and issued_horizon < horizon:
                 after, reset = 0, True
             rows = self.conn.execute(
                 "SELECT seq, assessment_id, entity, key, deleted FROM changes "
@@ -200,7 +213,7 @@ class SyncEngine:
         finally:
             self.conn.execute("COMMIT")
         return PullPage(
-            cursor=f"{_CURSOR_VERSION}.{last}.{_scope_hash(scope)}",
+            cursor=f"{_CURSOR_VERSION}.{last}.{_scope_hash(scope)}.{horizon}",
             more=more,
             reset=reset,
             changes=changes,
@@ -210,15 +223,16 @@ class SyncEngine:
         )
 
     @staticmethod
-    def _parse_cursor(cursor: str | None, scope: str) -> tuple[int, bool]:
+    def _parse_cursor(cursor: str | None, scope: str) -> tuple[int, int, bool]:
+        """(sequence, horizon when issued, reset)."""
         if not cursor:
-            return 0, True
-        parts = cursor.split(".")
-        if len(parts) != 3 or parts[0] != _CURSOR_VERSION or not parts[1].isdigit() or len(parts[1]) > 18:
+            return 0, 0, True
+        m = _CURSOR.match(cursor)
+        if m is None:
             raise InvalidInput("同步游标无效，请不带 cursor 重新同步 / malformed cursor; pull without one", field="cursor")
-        if parts[2] != _scope_hash(scope):  # the user's scope changed: start over for the new scope
-            return 0, True
-        return int(parts[1]), False
+        if m.group(3) != _scope_hash(scope):  # the user's scope changed: start over for the new scope
+            return 0, 0, True
+        return int(m.group(2)), int(m.group(4) or 0), False
 
     def _meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
@@ -359,6 +373,18 @@ def _rejected(m: Mutation, exc: Problem) -> MutationResult:
 def _log_row(m: Mutation, device: str, who: Principal, r: MutationResult) -> tuple:
     return (m.id, device, who.user_id, m.hlc, type(m).__struct_config__.tag, m.assessment_id,
             msgspec.json.encode(m).decode(), r.status, r.outcome, r.problem, r.reason, r.winner, now_iso())
+
+
+def clock_seed(conn: sqlite3.Connection) -> str:
+    """Where the server's clock starts: past every stamp it has stored (bounded by the skew limit),
+    so an edit made after a restart still orders after what it replaced."""
+    limit = hlc.fmt(hlc.wall_ms() + MAX_CLOCK_SKEW_MS, 0)
+    row = conn.execute(
+        "SELECT MAX(h) FROM (SELECT MAX(hlc) AS h FROM field_clock WHERE hlc <= ?1 "
+        "UNION ALL SELECT MAX(hlc) FROM sync_mutations WHERE hlc <= ?1)",
+        (limit,),
+    ).fetchone()
+    return row[0] or hlc.ZERO
 
 
 EPOCH_GAP = 1_000_000_000

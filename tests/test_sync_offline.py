@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from checklists.model import Answer, Record
 from server.db import connect
@@ -147,3 +148,30 @@ def test_after_days_offline_an_expired_access_token_is_refreshed(server: Server,
     device.set_answer(aid, "TS-BZ-01", Answer(value=True))
     assert device.sync().applied == 1
     assert device._get("access_token") != "expired.token.value"
+
+
+def test_a_file_the_server_refuses_does_not_block_the_rest(server: Server, tmp_path: Path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 90_000, 90_000, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    device = phone(server, tmp_path / "p.db", "kf_field_qzh", "phone-r")
+    aid = server.assessment_id(QZH)
+    refused = device.attach(bomb, "photo")
+    fine = device.attach(photo_bytes("fine", 50_000), "photo")
+    device.set_answer(aid, "TS-BZ-01", Answer(value=True, evidence=[refused, fine]))
+    device.set_answer(aid, "TS-JZ-01", Answer(value=True))
+    report = device.sync()  # no exception: the refused file is set aside, everything else goes through
+    assert report.refused_files == 1 and report.applied == 2 and device.pending_count() == 0
+    [(sha, reason)] = device.refused_files()
+    assert sha == refused.sha256 and "解压炸弹" in reason
+    assert server.as_user("kf_field_qzh", "GET", f"/attachments/{fine.sha256}").status_code == 200
+    # The checklist cannot be submitted while an answer cites a file that never arrived.
+    missing = server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").json()["missing"]
+    assert any(refused.sha256[:12] in m["reason"] for m in missing)
+    assert device.sync().refused_files == 0  # not tried again
+    with pytest.raises(ValueError, match="MB"):
+        device.attach(b"%PDF-1.4\n" + b"0" * (21 * 1024 * 1024))

@@ -442,3 +442,76 @@ def test_an_edit_that_fails_midway_is_rolled_back_alone_and_kept_as_rejected(ser
     assert count(server, "SELECT COUNT(*) FROM audit_log WHERE assessment_id = ? AND entity_id = 'TS-BZ-03' "
                          "AND action = 'set_answer'", aid) == 0
     assert count(server, "SELECT COUNT(*) FROM sync_mutations") == 3
+
+
+def test_a_snapshot_after_compaction_pages_to_the_end(server: Server):
+    """After the horizon moves (compaction or a restore's new epoch), a multi-page snapshot must
+    page on, not start over at every page."""
+    from sync.engine import new_epoch
+
+    full, _, _ = pull_all(server, "kf_reviewer")
+    conn = connect(server.settings.db_path)
+    new_epoch(conn)
+    conn.close()
+    pages, cursor, seen = 0, None, []
+    while True:
+        q = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = server.as_user("kf_reviewer", "GET", "/sync/pull", params=q).json()
+        assert page["reset"] == (pages == 0)
+        seen += page["changes"]
+        cursor, pages = page["cursor"], pages + 1
+        assert pages < 100, "the snapshot never ends"
+        if not page["more"]:
+            break
+    assert len(seen) == len(full) and pages > 2
+
+
+def test_a_clock_far_ahead_is_refused_and_does_not_move_the_servers(server: Server):
+    aid = server.assessment_id(QZH)
+    wild = {**m_set(aid, "TS-BZ-01", True), "hlc": "9999999999999-9999"}
+    r = push(server, "kf_field_qzh", [wild])
+    [res] = results(r)
+    assert res["status"] == "rejected" and res["problem"] == "urn:dabiao:problem:invalid-input"
+    assert "时间" in res["reason"]
+    assert r.json()["server_hlc"] < hlc.fmt(hlc.wall_ms() + 60_000, 0)
+
+
+def test_an_edit_after_a_restart_orders_after_what_it_replaced(demo_dir, tmp_path):
+    """A phone 10 minutes fast writes a value; the server restarts (its clock starts again); a
+    browser edit made on top of that value must still win."""
+    from serverkit import make_server
+
+    gen = make_server(demo_dir, tmp_path / "data")
+    srv = next(gen)
+    aid = srv.assessment_id(QZH)
+    fast = {**m_set(aid, "TS-BZ-01", True), "hlc": hlc.fmt(hlc.wall_ms() + 600_000, 0)}
+    results(push(srv, "kf_field_qzh", [fast]))
+    gen.close()
+    import shutil
+    shutil.copytree(tmp_path / "data", tmp_path / "again")
+    gen = make_server(tmp_path / "again", tmp_path / "restarted")
+    srv = next(gen)
+    try:
+        r = srv.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/TS-BZ-01", json={"value": False})
+        assert r.status_code == 200
+        assert answers_in_db(srv, aid)["TS-BZ-01"]["value"] is False
+    finally:
+        gen.close()
+
+
+@pytest.mark.parametrize("mutation,device,status", [
+    ({"answer": {"value": True, "na": True, "reason": ""}}, "phone-1", "rejected"),  # N/A hides no value
+    ({}, "web", 422),  # the browsers' device id is reserved
+])
+def test_reserved_devices_and_na_answers_with_values(server: Server, mutation, device, status):
+    aid = server.assessment_id(QZH)
+    r = push(server, "kf_field_qzh", [{**m_set(aid, "TS-BZ-01", True), **mutation}], device=device)
+    if isinstance(status, int):
+        assert r.status_code == status and r.json()["field"] == "device"
+    else:
+        assert results(r)[0]["status"] == status
+
+
+def test_a_cursor_with_odd_digits_is_a_clear_error(server: Server):
+    r = server.as_user("kf_field_qzh", "GET", "/sync/pull", params={"cursor": "c2.².0123456789.0"})
+    assert r.status_code == 422

@@ -30,8 +30,10 @@ const asOf = (period) => { const end = `${period}-12-31`; return today() < end ?
 async function syncState() {
   const pending = (await db.all("outbox", "state", "pending")).length;
   const rejected = (await phone.rejected()).length;
-  const blobs = (await db.all("blobs")).filter((b) => !b.uploaded).length;
-  return { pending, rejected, blobs, last: await db.meta("last_sync") };
+  const all = await db.all("blobs");
+  const blobs = all.filter((b) => !b.uploaded && !b.refused).length;
+  const refused = all.filter((b) => b.refused).length;
+  return { pending, rejected, blobs, refused, last: await db.meta("last_sync") };
 }
 
 async function drawSyncBar() {
@@ -46,6 +48,7 @@ async function drawSyncBar() {
     <span id="pending" data-count="${s.pending}">待同步 ${s.pending} 项</span>
     ${s.blobs ? `<span id="pending-files" data-count="${s.blobs}">待上传文件 ${s.blobs} 个</span>` : ""}
     ${s.rejected ? `<a href="#/rejected" id="rejected-link" data-count="${s.rejected}">被退回的修改 ${s.rejected} 项</a>` : ""}
+    ${s.refused ? `<span class="offline" id="refused-files" data-count="${s.refused}">服务器拒收的文件 ${s.refused} 个（请重新拍摄或更换）</span>` : ""}
     <span class="muted" id="last-sync">上次同步：${esc(last)}</span>
     ${progress}
     <span class="grow"></span>
@@ -162,7 +165,8 @@ function drawLogin() {
       await runSync();
     } catch (err) {
       document.getElementById("login-error").textContent =
-        err instanceof ServerError ? (err.problem.detail || err.message) : `无法连接服务器：${err.message}`;
+        err instanceof ServerError ? (err.problem.detail || err.message)
+          : err instanceof TypeError ? `无法连接服务器：${err.message}` : err.message;
     }
   });
 }
@@ -381,7 +385,11 @@ async function attachFiles(files, kind) {
   const out = [];
   for (const file of files) {
     const blob = kind === "photo" ? await downscale(file) : file;
-    out.push(await phone.attach(blob, kind, file.name || ""));
+    try {
+      out.push(await phone.attach(blob, kind, file.name || ""));
+    } catch (err) {
+      alert(`${file.name}：${err.message}`); // too large or not an image/PDF: nothing is kept
+    }
   }
   return out;
 }

@@ -758,7 +758,7 @@ const EXPECTED = {
 
 /** _answer_problems */
 function answerProblems(item, answer) {
-  if (answer.na) return [];
+  if (answer.na) return answer.value === null || answer.value === undefined ? [] : ["an N/A answer takes no value"];
   const value = answer.value;
   const problems = [];
   const expected = own(EXPECTED, item.answer);

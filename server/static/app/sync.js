@@ -119,6 +119,11 @@ export class Phone {
   }
 
   async login(username, password) {
+    const previous = await db.meta("username");
+    const pending = (await db.all("outbox", "state", "pending")).length;
+    if (previous && previous !== username && pending) {
+      throw new Error(`本机还有 ${previous} 的 ${pending} 项修改未同步，请先由 ${previous} 登录并同步`);
+    }
     const r = await this.request("POST", "/auth/login", { json: { username, password }, auth: false });
     const pair = await r.json();
     await db.setMeta({ access_token: pair.access_token, refresh_token: pair.refresh_token, username,
@@ -185,6 +190,11 @@ export class Phone {
   submit(aid) { return this.enqueue("submit", aid, {}); }
 
   async attach(blob, kind, label = "") {
+    const limit = (this.config && this.config.max_blob_bytes) || 20 * 1024 * 1024;
+    if (blob.size > limit) throw new Error(`文件超过 ${Math.floor(limit / 1048576)} MB，请压缩或分拆后再附`);
+    if (!["image/jpeg", "image/png", "image/webp", "application/pdf"].includes(blob.type)) {
+      throw new Error("仅支持 JPEG、PNG、WebP 图片或 PDF 文件");
+    }
     const sha = await sha256(blob);
     const existing = await db.get("blobs", sha);
     if (!existing) {
@@ -224,14 +234,26 @@ export class Phone {
   }
 
   async uploadBlobs(report) {
-    const waiting = (await db.all("blobs")).filter((b) => !b.uploaded);
+    const waiting = (await db.all("blobs")).filter((b) => !b.uploaded && !b.refused);
     if (!waiting.length) return;
     const config = await this.getConfig();
-    const r = await this.request("POST", "/sync/blobs/missing", { json: { sha256: waiting.map((b) => b.sha256) } });
-    const missing = new Map((await r.json()).missing.map((m) => [m.sha256, m.received]));
+    const missing = new Map();
+    for (let i = 0; i < waiting.length; i += 1000) { // the server answers for 1,000 at a time
+      const query = { sha256: waiting.slice(i, i + 1000).map((b) => b.sha256) };
+      const r = await this.request("POST", "/sync/blobs/missing", { json: query });
+      for (const m of (await r.json()).missing) missing.set(m.sha256, m.received);
+    }
     for (const blob of waiting) {
       if (missing.has(blob.sha256)) {
-        await this.upload(blob, missing.get(blob.sha256), config.chunk_bytes);
+        try {
+          await this.upload(blob, missing.get(blob.sha256), config.chunk_bytes);
+        } catch (err) {
+          if (!(err instanceof ServerError) || ![413, 415, 422].includes(err.status)) throw err;
+          // The server will never take this file: set it aside with the reason, sync the rest.
+          await db.write(["blobs"], (s) => s.blobs.put({ ...blob, refused: err.problem.detail || err.message }));
+          report.refused = (report.refused || 0) + 1;
+          continue;
+        }
         report.uploaded += 1;
       }
       await db.write(["blobs"], (s) => s.blobs.put({ ...blob, uploaded: true, received: blob.size }));
@@ -303,6 +325,7 @@ export class Phone {
       const query = new URLSearchParams(cursor ? { cursor } : {});
       const page = await (await this.request("GET", `/sync/pull?${query}`)).json();
       this.clock.receive(page.server_hlc);
+      for (const c of page.changes) if (c.version) this.clock.receive(c.version.split("@")[0]);
       await db.write([...db.MIRROR, "meta"], (s) => {
         if (page.reset) for (const name of db.MIRROR) s[name].clear();
         for (const c of page.changes) applyChange(s, c);
