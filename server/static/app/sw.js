@@ -1,5 +1,5 @@
-// The field app's service worker: the app shell is served from the cache (stale-while-revalidate),
-// so the app opens with no signal at all after the first visit. API calls are never cached here:
+// The field app's service worker: the app shell is served from the cache, so the app opens with
+// no signal at all after the first visit; each start refreshes the whole shell for the next one. API calls are never cached here:
 // the data lives in IndexedDB (db.js) and travels through the sync protocol (sync.js).
 const CACHE = "dabiao-app-v1";
 const SHELL = [
@@ -19,6 +19,11 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// Fill (or refresh) the cache with the whole shell at once: cache.addAll stores all of it or
+// nothing, so a weak link after a deploy can never leave a new app.js beside an old sync.js.
+const refreshShell = () =>
+  caches.open(CACHE).then((c) => c.addAll(SHELL.map((u) => new Request(u, { cache: "no-cache" })))).catch(() => {});
+
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== location.origin || !url.pathname.startsWith("/app/")) {
@@ -27,16 +32,12 @@ self.addEventListener("fetch", (event) => {
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
     const cached = await cache.match(event.request, { ignoreSearch: true });
-    const fresh = fetch(event.request)
-      .then((response) => {
-        if (response.ok) cache.put(event.request, response.clone());
-        return response;
-      })
-      .catch(() => null);
-    if (cached) {
-      event.waitUntil(fresh);
-      return cached;
+    if (event.request.mode === "navigate") event.waitUntil(refreshShell()); // for the next start
+    if (cached) return cached;
+    try {
+      return await fetch(event.request);
+    } catch {
+      return (await cache.match("/app/index.html")) || Response.error();
     }
-    return (await fresh) || (await cache.match("/app/index.html")) || Response.error();
   })());
 });
