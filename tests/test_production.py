@@ -140,19 +140,28 @@ def test_the_image_command_serves_logs_json_and_shuts_down_gracefully(demo_dir: 
                  "record": {"id": f"g-{i}", "kind": "training", "date": "2024-03-01", "title": f"培训{i}"}}
                 for i in range(500)]}
             answer: dict[str, object] = {}
+            body = json.dumps(batch).encode()
+            half_sent, signalled = threading.Event(), threading.Event()
+
+            def slow_body():  # the push is surely in flight: half of it sent, the rest after SIGTERM
+                yield body[: len(body) // 2]
+                half_sent.set()
+                signalled.wait(10)
+                time.sleep(0.2)
+                yield body[len(body) // 2 :]
 
             def send() -> None:
-                answer["r"] = client.post("/sync/push", json=batch, headers=headers)
-                answer["done"] = time.monotonic()
+                answer["r"] = client.post("/sync/push", content=slow_body(),
+                                          headers={**headers, "Content-Type": "application/json"})
 
             sending = threading.Thread(target=send)
             sending.start()
-            time.sleep(0.02)  # the push is being read and applied
-            signalled = time.monotonic()
+            assert half_sent.wait(10)
+            time.sleep(0.1)  # the server has the request's head and half its body
             proc.send_signal(signal.SIGTERM)
+            signalled.set()
             sending.join()
-        assert answer["done"] > signalled  # it was in flight when the signal came ...
-        assert answer["r"].status_code == 200  # ... and it finished
+        assert answer["r"].status_code == 200, answer["r"].text  # the in-flight push finished
         assert {r["status"] for r in answer["r"].json()["results"]} == {"applied"}  # type: ignore[union-attr]
         # uvicorn finishes the request, shuts down, then re-raises SIGTERM (exit status -15).
         assert proc.wait(timeout=40) in (0, -signal.SIGTERM)

@@ -66,7 +66,7 @@ def test_sigkill_during_push_leaves_no_partial_or_doubled_effect(demo_dir: Path,
             transport.pushing.clear()
             worker.start()
             transport.pushing.wait(10)
-            threading.Event().wait(rng.uniform(0.0, 0.08))  # somewhere in the request's life
+            threading.Event().wait(rng.uniform(0.0, 0.05))  # somewhere in the request's life
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             worker.join()
