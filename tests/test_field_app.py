@@ -301,9 +301,12 @@ def test_any_standard_renders_from_its_definition(live, browser):
     assert len(cards) >= 2
     catalog = shipped_catalog()
     seen_refs = set()
-    for card_id in [c.get_attribute("data-assessment") for c in cards]:
+    listed = [(c.get_attribute("data-assessment"), c.query_selector("h3").inner_text().split()[0]) for c in cards]
+    for card_id, name in listed:
         page.goto(f"{url}/app/#/a/{card_id}")
-        page.wait_for_selector("#assessment-head")
+        # a hash change re-renders in place: wait for this unit's page, not the previous one's
+        page.wait_for_function("n => (document.querySelector('#assessment-head h3') || {}).textContent "
+                               "=== n + ' · 2024 年度'", arg=name)
         ref = page.inner_text("#assessment-head .muted").split("（")[-1].rstrip("）")
         standard = catalog.get(ref)
         seen_refs.add(ref)
