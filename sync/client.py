@@ -257,7 +257,7 @@ class Device:
                     raise NeedsLogin(str(exc)) from exc
                 refreshed = True
                 continue
-            if reply.status in (429, 502, 503, 504) or reply.status >= 500:
+            if reply.status == 429 or reply.status >= 500:
                 self._wait(delays, SyncError(f"server answered {reply.status}"))
                 continue
             if reply.status >= 400:

@@ -58,6 +58,15 @@ Fault = Literal["ok", "drop_request", "drop_response", "duplicate", "delay"]
 FAULTS: tuple[Fault, ...] = ("ok", "drop_request", "drop_response", "duplicate", "delay")
 
 
+def random_plan(rng: random.Random, p_fault: float = 0.3) -> Callable[[str, str], Fault]:
+    """A plan that breaks about `p_fault` of the requests, each in one of the four ways at random."""
+
+    def plan(method: str, path: str) -> Fault:
+        return rng.choice(FAULTS[1:]) if rng.random() < p_fault else "ok"
+
+    return plan
+
+
 @dataclass
 class FaultyTransport:
     """Delivers each request according to `plan()`:
@@ -73,13 +82,6 @@ class FaultyTransport:
     plan: Callable[[str, str], Fault]
     held: list[tuple[str, str, dict]] = field(default_factory=list)
     log: list[tuple[str, str, Fault]] = field(default_factory=list)
-
-    @classmethod
-    def random(cls, inner: Transport, rng: random.Random, p_fault: float = 0.3) -> "FaultyTransport":
-        def plan(method: str, path: str) -> Fault:
-            return rng.choice(FAULTS[1:]) if rng.random() < p_fault else "ok"
-
-        return cls(inner, plan)
 
     def flush(self) -> None:
         """Deliver everything held back (answers are lost, as they would be)."""

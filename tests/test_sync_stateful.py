@@ -26,7 +26,7 @@ from server.settings import Settings
 from sync import engine as engine_module
 from sync.client import Device, SyncError
 from sync.conflict import Version
-from sync.transport import FaultyTransport, HttpTransport, Reply
+from sync.transport import FaultyTransport, HttpTransport, Reply, random_plan
 
 QZH = "hn-cs-kf-qzh"
 ITEMS = ["TS-BZ-01", "TS-BZ-03", "TS-JZ-01"]  # yes/no items of the 开福 township standard
@@ -94,14 +94,9 @@ class SyncMachine(RuleBasedStateMachine):
             self.transports.append(transport)
             device = phone(srv, self.tmp / f"{device_id}.db", username, device_id, transport)
             self.devices.append(device)
-            self._faulty(transport)
+            transport.plan = random_plan(random.Random(self.rng.random()), p_fault=0.35)
         for device in self.devices:
             self._sync(device)
-
-    def _faulty(self, transport: FaultyTransport) -> None:
-        rng = random.Random(self.rng.random())
-        faults = ("drop_request", "drop_response", "duplicate", "delay")
-        transport.plan = lambda method, path: rng.choice(faults) if rng.random() < 0.35 else "ok"
 
     def _sync(self, device: Device) -> None:
         try:

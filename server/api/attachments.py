@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.auth import Principal
+from server.assessments import now_iso
 from server.db import transaction
 from server.limits import check_image
 from server.problems import InvalidInput, NotFound
@@ -27,6 +27,20 @@ class Stored(msgspec.Struct, frozen=True):
     size: int
     media_type: str
     created: bool
+
+
+def is_stored(conn: sqlite3.Connection, sha256: str) -> bool:
+    """Whether the blob is committed (its row is written after the bytes are in the store)."""
+    return conn.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+
+def register(conn: sqlite3.Connection, sha256: str, size: int, media_type: str) -> None:
+    """Record a committed blob (idempotent: identical bytes are one attachment)."""
+    with transaction(conn):  # queued with the other writers
+        conn.execute(
+            "INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
+            (sha256, size, media_type, now_iso()),
+        )
 
 
 class AttachmentController(Controller):
@@ -49,20 +63,16 @@ class AttachmentController(Controller):
             created = state.blobs.put(sha256, data)  # hashing, disk or S3: off the event loop
         except DigestMismatch as exc:
             raise InvalidInput(f"文件校验失败 / {exc}", field="sha256") from None
-        with transaction(conn):  # queued with the other writers
-            conn.execute(
-                "INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
-                (sha256, len(data), kind, dt.datetime.now(dt.UTC).isoformat()),
-            )
+        register(conn, sha256, len(data), kind)
         return Stored(sha256, len(data), kind, created)
 
     @head("/{sha256:str}", sync_to_thread=True)
     def exists(self, sha256: Sha, conn: sqlite3.Connection, principal: Principal) -> None:
-        if conn.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (sha256,)).fetchone() is None:
+        if not is_stored(conn, sha256):
             raise NotFound("附件不存在 / no such attachment")
 
     @get("/{sha256:str}", sync_to_thread=True, media_type="application/octet-stream")
     def download(self, sha256: Sha, conn: sqlite3.Connection, state: State, principal: Principal) -> bytes:
-        if conn.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (sha256,)).fetchone() is None:
+        if not is_stored(conn, sha256):
             raise NotFound("附件不存在 / no such attachment")
         return state.blobs.get(sha256)

@@ -17,9 +17,9 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from server.assessments import Assessments, now_iso
+from server.api.attachments import Sha, is_stored, register
+from server.assessments import Assessments
 from server.auth import Principal
-from server.db import transaction
 from server.limits import check_image
 from server.problems import InvalidInput, Problem, TooLarge, UnsupportedType, UploadOffset
 from sync import wire
@@ -31,7 +31,6 @@ MAX_BLOB_BYTES = 20 * 1024 * 1024  # one photo or scanned document
 CHUNK_BYTES = 256 * 1024  # what the phone should send per upload request
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 MSGPACK = "application/msgpack"
-Sha = Annotated[str, Parameter(pattern=r"^[0-9a-f]{64}$")]
 
 
 def _is_msgpack(content_type: str) -> bool:
@@ -139,7 +138,7 @@ class SyncController(Controller):
 
     @get("/uploads/{sha256:str}", sync_to_thread=True)
     def upload_state(self, sha256: Sha, conn: sqlite3.Connection, state: State, principal: Principal) -> wire.UploadState:
-        if conn.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (sha256,)).fetchone():
+        if is_stored(conn, sha256):
             return wire.UploadState(sha256=sha256, received=0, complete=True)
         return wire.UploadState(sha256=sha256, received=state.uploads.received(sha256), complete=False)
 
@@ -165,7 +164,7 @@ class SyncController(Controller):
         if total > MAX_BLOB_BYTES:
             raise TooLarge(f"文件超过 {MAX_BLOB_BYTES // (1024 * 1024)} MB 上限 / over the {MAX_BLOB_BYTES} byte limit",
                            limit=MAX_BLOB_BYTES)
-        if conn.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (sha256,)).fetchone():
+        if is_stored(conn, sha256):
             area.discard(sha256)  # identical bytes are already here: deduplicated, never refused
             return wire.UploadState(sha256=sha256, received=total, complete=True)
         if offset + len(chunk) > total:
@@ -190,11 +189,7 @@ class SyncController(Controller):
             data = area.commit(sha256)
         except DigestMismatch as exc:
             raise InvalidInput(f"文件校验失败，请重新上传 / {exc}; upload it again from 0", field="sha256") from None
-        with transaction(conn):  # queued with the other writers
-            conn.execute(
-                "INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
-                (sha256, len(data), kind, now_iso()),
-            )
+        register(conn, sha256, len(data), kind)
         return wire.UploadState(sha256=sha256, received=len(data), complete=True)
 
 
