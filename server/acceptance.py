@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from checklists.loader import Catalog
 from checklists.model import Result
 from server.access import require
-from server.assessments import audit
+from server.audit import audit
 from server.auth import Principal
 from server.certificates import (
     Certificate,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import time
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -21,10 +20,12 @@ from checklists.loader import Catalog
 from checklists.model import Answer, AnswerSheet, ChildFacts, Record, Result, Standard
 from checklists.scoring import InvalidAnswers, check_sheet, score
 from server.access import org_path, require
+from server.audit import audit, now_iso
 from server.auth import Principal
 from server.db import transaction
+from server.fields import FieldWrite, FieldWrites
 from server.problems import Conflict, Incomplete, InvalidInput, InvalidTransition, NotFound, UnknownStandard
-from sync.conflict import Version, decide
+from sync.conflict import Version
 from sync.hlc import Clock
 from sync.wire import assessment_id as derived_id
 
@@ -93,14 +94,6 @@ class AssessmentView(msgspec.Struct, frozen=True, kw_only=True):
     result: Result | None
 
 
-class FieldWrite(msgspec.Struct, frozen=True):
-    """What happened to one write of an answer or record (see sync/conflict.py)."""
-
-    applied: bool
-    conflict: bool
-    winner: str  # the version token now stored
-
-
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     at: str
@@ -110,46 +103,6 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     entity_id: str
     before: Any
     after: Any
-
-
-_now_cache: tuple[int, str] = (0, "")
-
-
-def now_iso() -> str:
-    """UTC now, to the second (computed once per second: a batch stamps hundreds of rows)."""
-    global _now_cache
-    second = int(time.time())
-    if _now_cache[0] != second:
-        _now_cache = (second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat(timespec="seconds"))
-    return _now_cache[1]
-
-
-def audit(
-    conn: sqlite3.Connection,
-    actor: Principal | None,
-    action: str,
-    entity: str,
-    entity_id: str,
-    assessment_id: str | None,
-    before: object = None,
-    after: object = None,
-) -> None:
-    """Append one entry to the audit log (the table refuses updates and deletes)."""
-    enc = msgspec.json.encode
-    conn.execute(
-        "INSERT INTO audit_log (at, actor_id, action, entity, entity_id, assessment_id, before, after) "
-        "VALUES (?,?,?,?,?,?,?,?)",
-        (
-            now_iso(),
-            actor.user_id if actor else None,
-            action,
-            entity,
-            entity_id,
-            assessment_id,
-            None if before is None else enc(before).decode(),
-            None if after is None else enc(after).decode(),
-        ),
-    )
 
 
 def _known_item(standard: Standard, item_id: str, field: str | None) -> None:
@@ -422,6 +375,11 @@ class Assessments:
         ).fetchone()
         return None if row is None else msgspec.json.decode(row[0], type=Record)
 
+    def field_writes(self) -> FieldWrites:
+        """A run of answer/record writes in the caller's transaction (see server/fields.py);
+        every applied write marks its assessment for rescoring."""
+        return FieldWrites(self.conn, on_apply=self._rescore_later)
+
     def write_field(
         self,
         who: Principal,
@@ -432,55 +390,12 @@ class Assessments:
         base: str | None,
         mutation_id: str | None,
     ) -> FieldWrite:
-        """Write (or, with None, delete) one answer or record under the conflict rule, inside the
-        caller's transaction. The caller has checked role, scope, status and the value itself."""
-        kind, _, key = field.partition(":")
-        table, column, id_column = ("answers", "answer", "item_id") if kind == "answer" else ("records", "record", "id")
-        row = self.conn.execute(  # the stored version and value, in one statement
-            f"SELECT (SELECT hlc FROM field_clock WHERE assessment_id = ?1 AND field = ?2), "
-            f"(SELECT device FROM field_clock WHERE assessment_id = ?1 AND field = ?2), "
-            f"(SELECT {column} FROM {table} WHERE assessment_id = ?1 AND {id_column} = ?3)",
-            (assessment_id, field, key),
-        ).fetchone()
-        current = None if row[0] is None else Version(row[0], row[1])
-        before = None if row[2] is None else msgspec.Raw(row[2].encode())  # stored JSON, passed through as is
-        decision = decide(current, version, base)
-        if decision.apply:
-            at = now_iso()
-            if value is None:
-                self.conn.execute(f"DELETE FROM {table} WHERE assessment_id = ? AND {id_column} = ?", (assessment_id, key))
-            else:
-                self.conn.execute(
-                    f"INSERT INTO {table} (assessment_id, {id_column}, {column}, updated_by, updated_at) VALUES (?,?,?,?,?) "
-                    f"ON CONFLICT (assessment_id, {id_column}) DO UPDATE SET {column} = excluded.{column}, "
-                    "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-                    (assessment_id, key, msgspec.json.encode(value).decode(), who.user_id, at),
-                )
-            self.conn.execute(
-                "INSERT INTO field_clock (assessment_id, field, hlc, device, mutation_id, deleted) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT (assessment_id, field) DO UPDATE SET hlc = excluded.hlc, device = excluded.device, "
-                "mutation_id = excluded.mutation_id, deleted = excluded.deleted",
-                (assessment_id, field, version.hlc, version.device, mutation_id, int(value is None)),
-            )
-            action = ("delete_" if value is None else ("set_" if kind == "answer" else "put_")) + kind
-            audit(self.conn, who, action, kind, key, assessment_id, before, value)
-            self._rescore_later(assessment_id)
-        winner = version if decision.apply else current
-        assert winner is not None
-        if decision.conflict:
-            loser = current if decision.apply else version
-            assert loser is not None
-            enc = msgspec.json.encode
-            winner_value, loser_value = (value, before) if decision.apply else (before, value)
-            self.conn.execute(
-                "INSERT INTO sync_conflicts (assessment_id, field, winner, winner_value, loser, loser_value, "
-                "loser_mutation, at) VALUES (?,?,?,?,?,?,?,?)",
-                (assessment_id, field, winner.token, enc(winner_value).decode(), loser.token, enc(loser_value).decode(),
-                 None if decision.apply else mutation_id, now_iso()),
-            )
-            audit(self.conn, who, "conflict", kind, key, assessment_id,
-                  {"version": loser.token, "value": loser_value}, {"version": winner.token, "value": winner_value})
-        return FieldWrite(decision.apply, decision.conflict, winner.token)
+        """Write (or, with None, delete) one answer or record under the conflict rule, now, inside
+        the caller's transaction. The caller has checked role, scope, status and the value itself."""
+        writes = self.field_writes()
+        written = writes.write(who, assessment_id, field, value, version, base, mutation_id)
+        writes.flush()
+        return written
 
     @staticmethod
     def _check(standard: Standard, sheet: AnswerSheet) -> None:

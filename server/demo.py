@@ -26,7 +26,7 @@ from checklists.samples import sample_sheet
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from server import acceptance
-from server.assessments import audit, now_iso
+from server.audit import audit, now_iso
 from server.auth import hash_password
 from server.db import transaction
 from sync.attachments import BlobStore

@@ -4,8 +4,9 @@ Atomicity (documented in docs/sync.md, tested in tests/test_sync_engine.py):
 - A push is applied in **one SQLite transaction per batch**, each mutation inside its own
   SAVEPOINT. A mutation the server refuses (wrong status, not allowed, invalid value) is rolled
   back alone and stored as rejected; the others apply. (Field edits skip the savepoint: they are
-  refused only before they write; if one fails unexpectedly mid-write, the whole batch is rolled
-  back and applied again with savepoints.) Each result is written to
+  refused only before they write. A run of them is decided one by one and written set-wise by
+  server/fields.py's FieldWrites before the next other mutation; if a write fails unexpectedly,
+  the whole batch is rolled back and applied again with savepoints.) Each result is written to
   `sync_mutations` in the same transaction as its effect, so the batch commits all its effects
   and all its results together, or (crash, power loss, error) none of them: a retry of the
   whole batch then applies it once.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import logging
 import re
 import sqlite3
@@ -25,9 +27,11 @@ import msgspec
 from checklists.loader import Catalog
 from checklists.model import Answer, Record
 from server.access import require
-from server.assessments import WEB_DEVICE, Assessments, FieldWrite, now_iso
+from server.assessments import WEB_DEVICE, Assessments
+from server.audit import now_iso
 from server.auth import Principal
 from server.db import transaction
+from server.fields import FieldWrite, FieldWrites
 from server.problems import InternalError, InvalidInput, Problem
 from sync import hlc, wire
 from sync.conflict import Version
@@ -81,7 +85,12 @@ class SyncEngine:
             self._editable_rows.clear()
             log: list[tuple] = []
             ahead = hlc.fmt(hlc.wall_ms() + MAX_CLOCK_SKEW_MS, 0)
-            for m in request.mutations:
+            writes: FieldWrites | None = None  # the current run of field edits (fast path only)
+            # The server's clock moves past every stamp it accepts: once, to the batch's newest.
+            newest = max((m.hlc for m in request.mutations if m.id not in stored and m.hlc <= ahead), default=None)
+            if newest is not None:
+                self.clock.receive(newest)
+            for i, m in enumerate(request.mutations):
                 if m.id in stored:
                     results.append(_as_duplicate(stored[m.id]))
                     continue
@@ -89,12 +98,18 @@ class SyncEngine:
                     result = _rejected(m, InvalidInput(
                         "手机时间比服务器快一天以上，请校正手机时间后重新发送 / the device clock is more than a day ahead; "
                         "fix it and send again", field="hlc"))
+                elif safe or not isinstance(m, wire.FIELD_MUTATIONS):
+                    self._flush(writes)  # what follows reads what the run wrote
+                    writes = None
+                    result = self._apply_one(who, request.device, m, None)
                 else:
-                    self.clock.receive(m.hlc)
-                    result = self._apply_one(who, request.device, m, safe)
+                    if writes is None:
+                        writes = self._field_run(request.mutations, i)
+                    result = self._apply_one(who, request.device, m, writes)
                 log.append(_log_row(m, request.device, who, result))
                 stored[m.id] = result
                 results.append(result)
+            self._flush(writes)
             # Each result is stored in the transaction that applied its mutation (this one).
             self.conn.executemany(
                 "INSERT INTO sync_mutations (id, device, user_id, hlc, op, assessment_id, payload, status, outcome, "
@@ -119,12 +134,34 @@ class SyncEngine:
                 )
         return out
 
-    def _apply_one(self, who: Principal, device: str, m: Mutation, safe: bool) -> MutationResult:
-        if not safe and isinstance(m, wire.FIELD_MUTATIONS):
-            # Fast path: a field edit is refused (Problem) only by checks made before it writes
-            # anything, so it needs no savepoint; anything else unexpected redoes the batch safely.
+    def _field_run(self, mutations: list[Mutation], start: int) -> FieldWrites:
+        """A FieldWrites for the field edits from `start` up to the next other mutation, with the
+        stored versions and values of all their fields read at once."""
+        writes = self.service.field_writes()
+        run = itertools.takewhile(lambda m: isinstance(m, wire.FIELD_MUTATIONS), mutations[start:])
+        writes.load((m.assessment_id, wire.field_of(m)) for m in run)  # type: ignore[misc]
+        return writes
+
+    @staticmethod
+    def _flush(writes: FieldWrites | None) -> None:
+        """Write a run of field edits. A failure here is unexpected (each edit was checked before
+        it was decided): the batch is rolled back and applied again with savepoints."""
+        if writes is None:
+            return
+        try:
+            writes.flush()
+        except sqlite3.OperationalError:
+            raise
+        except Exception as exc:
+            raise _NeedsSavepoints from exc
+
+    def _apply_one(self, who: Principal, device: str, m: Mutation, writes: FieldWrites | None) -> MutationResult:
+        if writes is not None:
+            # Fast path: a field edit is refused (Problem) only by checks made before it is
+            # decided, and its rows are written with its run's at _flush, so it needs no
+            # savepoint; anything else unexpected redoes the batch with savepoints.
             try:
-                return self._apply(who, device, m)
+                return self._apply(who, device, m, writes)
             except Problem as exc:
                 return _rejected(m, exc)
             except sqlite3.OperationalError:
@@ -133,7 +170,7 @@ class SyncEngine:
                 raise _NeedsSavepoints from exc
         try:
             with transaction(self.conn):  # a savepoint: a refusal rolls back this mutation only
-                result = self._apply(who, device, m)
+                result = self._apply(who, device, m, None)
         except Problem as exc:
             result = _rejected(m, exc)
         except sqlite3.OperationalError:
@@ -143,7 +180,9 @@ class SyncEngine:
             result = _rejected(m, InternalError("服务器处理此修改时出错，已记录 / internal error while applying; logged"))
         return result
 
-    def _apply(self, who: Principal, device: str, m: Mutation) -> MutationResult:
+    def _apply(self, who: Principal, device: str, m: Mutation, writes: FieldWrites | None) -> MutationResult:
+        """Apply one mutation; a field edit goes to `writes` (written at its flush) or, without
+        it, straight to the database."""
         svc = self.service
         if not isinstance(m, wire.FIELD_MUTATIONS):
             self._editable_rows.clear()
@@ -176,7 +215,11 @@ class SyncEngine:
             raise InvalidInput(f"unknown operation {type(m).__name__}")
         field = wire.field_of(m)
         assert field is not None
-        written = svc.write_field(who, m.assessment_id, field, value, Version(m.hlc, device), m.base, m.id)
+        version = Version(m.hlc, device)
+        if writes is None:
+            written = svc.write_field(who, m.assessment_id, field, value, version, m.base, m.id)
+        else:
+            written = writes.write(who, m.assessment_id, field, value, version, m.base, m.id)
         return _field_result(m.id, written)
 
     # -- pull ---------------------------------------------------------------------------------

@@ -123,11 +123,11 @@ def test_a_batch_is_all_or_nothing_when_the_server_fails_midway(server: Server, 
     real = engine_module.SyncEngine._apply
     calls = {"n": 0}
 
-    def dying(self, who, device, m):
+    def dying(self, *args):
         calls["n"] += 1
         if calls["n"] == 3:
             raise sqlite3.OperationalError("disk I/O error")  # the process dies here, in effect
-        return real(self, who, device, m)
+        return real(self, *args)
 
     monkeypatch.setattr(engine_module.SyncEngine, "_apply", dying)
     r = push(server, "kf_field_qzh", batch)
@@ -417,23 +417,27 @@ def test_after_a_restore_every_phone_gets_a_fresh_snapshot(demo_dir, tmp_path):
 
 
 def test_an_edit_that_fails_midway_is_rolled_back_alone_and_kept_as_rejected(server: Server, monkeypatch):
-    """Field edits skip the per-mutation savepoint; one that fails after it began writing sends the
-    batch down the careful path (a savepoint each): the others apply, it leaves no trace but its log."""
-    from server.assessments import Assessments
+    """Field edits skip the per-mutation savepoint and are written set-wise; a write that fails
+    after rows went in sends the batch down the careful path (a savepoint each): the others
+    apply, the failing edit leaves no trace but its log."""
+    from server.fields import FieldWrites
 
     aid = server.assessment_id(QZH)
     batch = [m_set(aid, "TS-BZ-01", True), m_set(aid, "TS-BZ-03", True), m_set(aid, "TS-JZ-01", True)]
-    real = Assessments.write_field
+    real = FieldWrites.flush
+    flushes = []
 
-    def half_written(self, who, assessment_id, field, value, version, base, mutation_id):
-        written = real(self, who, assessment_id, field, value, version, base, mutation_id)
-        if field == "answer:TS-BZ-03":
+    def half_written(self):
+        rows = [row for _, row in self._values["answers"]]
+        flushes.append(len(rows))
+        real(self)  # the rows are in (inside the transaction) when the failure comes
+        if any(row[1] == "TS-BZ-03" for row in rows):
             raise RuntimeError("disk hiccup after the write")
-        return written
 
     before = answers_in_db(server, aid)
-    monkeypatch.setattr(Assessments, "write_field", half_written)
+    monkeypatch.setattr(FieldWrites, "flush", half_written)
     out = results(push(server, "kf_field_qzh", batch))
+    assert flushes == [3, 1, 1, 1]  # the set-wise run, then one edit at a time
     assert [r["status"] for r in out] == ["applied", "rejected", "applied"]
     assert out[1]["problem"] == "urn:dabiao:problem:internal"
     after = answers_in_db(server, aid)

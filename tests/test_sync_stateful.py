@@ -76,14 +76,14 @@ class SyncMachine(RuleBasedStateMachine):
         self._real_apply = engine_module.SyncEngine._apply
         machine = self
 
-        def apply_or_die(engine, who, device, m):
+        def apply_or_die(engine, *args):
             if machine.crash_after is not None:
                 if machine.crash_after == 0:
                     machine.crash_after = None
                     machine.crashes += 1
                     raise sqlite3.OperationalError("server killed mid-batch")
                 machine.crash_after -= 1
-            return machine._real_apply(engine, who, device, m)
+            return machine._real_apply(engine, *args)
 
         engine_module.SyncEngine._apply = apply_or_die  # type: ignore[method-assign]
         self.transports: list[FaultyTransport] = []

@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from msgspec import UNSET, Meta, UnsetType
 
 from server.access import org_path, require
-from server.assessments import audit
+from server.audit import audit
 from server.auth import Principal, hash_password
 from server.db import transaction
 from server.problems import Conflict, NotFound

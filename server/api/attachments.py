@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.auth import Principal
-from server.assessments import now_iso
+from server.audit import now_iso
 from server.db import transaction
 from server.limits import check_image
 from server.problems import InvalidInput, NotFound

@@ -16,7 +16,8 @@ from msgspec import Meta
 from checklists.rates import RateReport, roll_up, to_csv
 from server import acceptance
 from server.access import org_path, org_row, require
-from server.assessments import Assessments, now_iso
+from server.assessments import Assessments
+from server.audit import now_iso
 from server.auth import Principal
 from server.certificates import verify_page
 from server.db import transaction
