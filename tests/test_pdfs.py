@@ -111,6 +111,22 @@ def test_certificate_is_one_page_with_serial_unit_and_signature():
     assert_no_tofu(pdf)
 
 
+@pytest.mark.parametrize("serial", ["KF-2024-0001", "PJ-2023-0042"])
+def test_certificate_qr_code_scans_to_its_verify_page(serial, tmp_path):
+    """The printed QR code, read back from the page as a phone camera would see it (rendered at
+    150 dpi, then decoded by zxing-cpp), is the certificate's own verify URL."""
+    import zxingcpp
+    from PIL import Image
+
+    cert = make_certificate(serial=serial)
+    pdf = render_certificate(cert, sign(cert, generate_keypair()[0]))
+    (tmp_path / "cert.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", str(tmp_path / "cert.pdf"), str(tmp_path / "page")],
+                   check=True, timeout=60)
+    codes = zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
+    assert [(c.format.name, c.text) for c in codes] == [("QRCode", f"https://dabiao.example.cn/verify/{serial}")]
+
+
 def test_certificate_embeds_a_font_subset():
     pdf = render_certificate(make_certificate(), sign(make_certificate(), generate_keypair()[0]))
     assert len(pdf) < 200_000  # the whole wqy-zenhei font is 17 MB
