@@ -23,7 +23,7 @@ from server.access import org_path, require
 from server.audit import audit, now_iso
 from server.auth import Principal
 from server.db import transaction
-from server.fields import FieldWrite, FieldWrites
+from server.fields import FieldWrites
 from server.problems import Conflict, Incomplete, InvalidInput, InvalidTransition, NotFound, UnknownStandard
 from sync.conflict import Version
 from sync.hlc import Clock
@@ -348,11 +348,13 @@ class Assessments:
     def _web_write(self, who: Principal, assessment_id: str, field: str, value: Answer | Record | None) -> Result:
         """A browser edit: it has seen the current value, so it is never a conflict."""
         with transaction(self.conn):
-            base = self.version(assessment_id, field)
+            writes = self.field_writes()
+            base = writes.version(assessment_id, field)
             if base is not None:
                 self.clock.receive(base.hlc)  # the new stamp orders after the value it replaces
-            self.write_field(who, assessment_id, field, value, Version(self.clock.now(), WEB_DEVICE),
-                             base.token if base else None, None)
+            writes.write(who, assessment_id, field, value, Version(self.clock.now(), WEB_DEVICE),
+                         base.token if base else None, None)
+            writes.flush()
             return self._rescore(assessment_id)
 
     # -- fields: answers and records as last-writer-wins registers -----------------------------
@@ -379,23 +381,6 @@ class Assessments:
         """A run of answer/record writes in the caller's transaction (see server/fields.py);
         every applied write marks its assessment for rescoring."""
         return FieldWrites(self.conn, on_apply=self._rescore_later)
-
-    def write_field(
-        self,
-        who: Principal,
-        assessment_id: str,
-        field: str,
-        value: Answer | Record | None,
-        version: Version,
-        base: str | None,
-        mutation_id: str | None,
-    ) -> FieldWrite:
-        """Write (or, with None, delete) one answer or record under the conflict rule, now, inside
-        the caller's transaction. The caller has checked role, scope, status and the value itself."""
-        writes = self.field_writes()
-        written = writes.write(who, assessment_id, field, value, version, base, mutation_id)
-        writes.flush()
-        return written
 
     @staticmethod
     def _check(standard: Standard, sheet: AnswerSheet) -> None:

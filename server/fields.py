@@ -100,6 +100,13 @@ class FieldWrites:
             for field in names:
                 self._state[(assessment_id, field)] = (versions.get(field), values.get(field))
 
+    def version(self, assessment_id: str, field: str) -> Version | None:
+        """The field's version as the run stands (stored, or written earlier in the run)."""
+        slot = (assessment_id, field)
+        if slot not in self._state:
+            self.load([slot])
+        return self._state[slot][0]
+
     def write(
         self,
         who: Principal,

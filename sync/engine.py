@@ -215,11 +215,10 @@ class SyncEngine:
             raise InvalidInput(f"unknown operation {type(m).__name__}")
         field = wire.field_of(m)
         assert field is not None
-        version = Version(m.hlc, device)
+        run = writes if writes is not None else svc.field_writes()  # the careful path: written at once
+        written = run.write(who, m.assessment_id, field, value, Version(m.hlc, device), m.base, m.id)
         if writes is None:
-            written = svc.write_field(who, m.assessment_id, field, value, version, m.base, m.id)
-        else:
-            written = writes.write(who, m.assessment_id, field, value, version, m.base, m.id)
+            run.flush()
         return _field_result(m.id, written)
 
     # -- pull ---------------------------------------------------------------------------------
