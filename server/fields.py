@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 
@@ -39,6 +39,7 @@ _UPSERT = {
     for table, col, id_col in TABLES.values()
 }
 _DELETE = {table: f"DELETE FROM {table} WHERE assessment_id = ? AND {id_col} = ?" for table, _, id_col in TABLES.values()}
+_CHUNK = 500  # keys per query, well under SQLite's limit on bound parameters
 _CLOCK_UPSERT = (
     "INSERT INTO field_clock (assessment_id, field, hlc, device, mutation_id, deleted) VALUES (?,?,?,?,?,?) "
     "ON CONFLICT (assessment_id, field) DO UPDATE SET hlc = excluded.hlc, device = excluded.device, "
@@ -73,32 +74,32 @@ class FieldWrites:
 
     def load(self, fields: Iterable[tuple[str, str]]) -> None:
         """Read the stored version and value of these (assessment id, field) pairs: three
-        queries per assessment, however many fields."""
+        queries per assessment for up to 500 fields."""
         wanted: dict[str, list[str]] = {}
         for assessment_id, field in fields:
             if (assessment_id, field) not in self._state:
                 wanted.setdefault(assessment_id, []).append(field)
-        enc = msgspec.json.encode
         for assessment_id, names in wanted.items():
             versions: dict[str, Version] = {}
-            for field, stamp, device in self.conn.execute(
-                "SELECT field, hlc, device FROM field_clock "
-                "WHERE assessment_id = ? AND field IN (SELECT value FROM json_each(?))",
-                (assessment_id, enc(names)),
-            ):
+            for field, stamp, device in self._select("field", "hlc, device", "field_clock", assessment_id, names):
                 versions[field] = Version(stamp, device)
             values: dict[str, str] = {}
             for kind, (table, column, id_column) in TABLES.items():
                 keys = [f[len(kind) + 1 :] for f in names if f.startswith(kind + ":")]
-                if keys:
-                    for key, value in self.conn.execute(
-                        f"SELECT {id_column}, {column} FROM {table} "
-                        f"WHERE assessment_id = ? AND {id_column} IN (SELECT value FROM json_each(?))",
-                        (assessment_id, enc(keys)),
-                    ):
-                        values[f"{kind}:{key}"] = value
+                for key, value in self._select(id_column, column, table, assessment_id, keys):
+                    values[f"{kind}:{key}"] = value
             for field in names:
                 self._state[(assessment_id, field)] = (versions.get(field), values.get(field))
+
+    def _select(self, key: str, columns: str, table: str, assessment_id: str, keys: list[str]) -> Iterator[tuple]:
+        """Rows of `table` for these keys of one assessment, by primary key, in chunks of bound
+        parameters (any text is matched exactly, control characters included)."""
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            yield from self.conn.execute(
+                f"SELECT {key}, {columns} FROM {table} WHERE assessment_id = ? AND {key} IN ({','.join('?' * len(chunk))})",
+                (assessment_id, *chunk),
+            )
 
     def version(self, assessment_id: str, field: str) -> Version | None:
         """The field's version as the run stands (stored, or written earlier in the run)."""

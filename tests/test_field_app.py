@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from server.demo import DEMO_PASSWORD
 from serverkit import demo_dir, start_process  # noqa: F401  (fixtures)
@@ -98,11 +99,15 @@ def wait_synced(page, timeout: float = 60) -> None:
 
 
 def come_online_and_sync(context, page) -> None:
+    """Back online: the app syncs by itself on the online event. Press 立即同步 only if it has not
+    (pressing it as well could start a second sync whose message replaces the first one's)."""
     context.set_offline(False)
     page.wait_for_selector("#net.online")
-    if page.is_enabled("#sync"):  # the app may already be syncing by itself on the online event
+    try:
+        wait_synced(page, timeout=10)
+    except PlaywrightTimeout:
         page.click("#sync")
-    wait_synced(page)
+        wait_synced(page)
 
 
 def server_view(url: str, aid: str, reviewer: str = "kf_reviewer") -> dict:

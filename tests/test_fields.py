@@ -126,3 +126,26 @@ def test_a_second_edit_in_the_same_run_builds_on_the_first(db):
         assert [tuple(r) for r in losers] == [(stale.token, "m3")]
     finally:
         conn.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize("record_id", ["r\x00x", "引号\"'\\", "r%_*", "  "])
+def test_stored_versions_are_found_for_any_record_id(db, record_id):
+    """A later run finds what an earlier one stored, whatever the id holds (a NUL once made SQLite's
+    json_each cut the id short, and an older write then overwrote a newer one)."""
+    conn, aid, who = db
+    field = f"record:{record_id}"
+    newer, older = Version(STAMPS[3], "phone-a"), Version(STAMPS[1], "phone-b")
+    conn.execute("BEGIN")
+    try:
+        first = FieldWrites(conn)
+        first.write(who, aid, field, value_for(field, 1), newer, None, "m1")
+        first.flush()
+        second = FieldWrites(conn)
+        assert second.version(aid, field) == newer
+        late = second.write(who, aid, field, value_for(field, 2), older, None, "m2")
+        second.flush()
+        assert (late.applied, late.conflict, late.winner) == (False, True, newer.token)
+        row = conn.execute("SELECT record FROM records WHERE assessment_id = ? AND id = ?", (aid, record_id)).fetchone()
+        assert msgspec.json.decode(row[0], type=Record) == value_for(field, 1)
+    finally:
+        conn.execute("ROLLBACK")

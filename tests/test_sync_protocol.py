@@ -116,25 +116,44 @@ def test_each_refusal_has_its_own_reason_and_does_not_block_the_rest(server: Ser
     assert count(server, "SELECT COUNT(*) FROM sync_mutations WHERE status = 'rejected'") == 4
 
 
-def test_a_batch_is_all_or_nothing_when_the_server_fails_midway(server: Server, monkeypatch):
+@pytest.mark.parametrize("where", ["deciding the third edit", "after the run's rows are written"])
+def test_a_batch_is_all_or_nothing_when_the_server_fails_midway(server: Server, monkeypatch, where):
+    from server.fields import FieldWrites
+
     aid = server.assessment_id(QZH)
     batch = [m_set(aid, item, True) for item in ("TS-BZ-01", "TS-BZ-03", "TS-JZ-01")]
     before = answers_in_db(server, aid)
-    real = engine_module.SyncEngine._apply
-    calls = {"n": 0}
+    if where == "deciding the third edit":
+        real = engine_module.SyncEngine._apply
+        calls = {"n": 0}
 
-    def dying(self, *args):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise sqlite3.OperationalError("disk I/O error")  # the process dies here, in effect
-        return real(self, *args)
+        def dying(self, *args):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise sqlite3.OperationalError("disk I/O error")  # the process dies here, in effect
+            return real(self, *args)
 
-    monkeypatch.setattr(engine_module.SyncEngine, "_apply", dying)
+        monkeypatch.setattr(engine_module.SyncEngine, "_apply", dying)
+    else:
+        real_flush = FieldWrites.flush
+        written = {}
+
+        def dying_after(self):
+            real_flush(self)  # values, versions and audit entries are in the transaction now
+            written["versions"] = self.conn.execute(
+                f"SELECT COUNT(*) FROM field_clock WHERE mutation_id IN ({','.join('?' * len(batch))})",
+                [m["id"] for m in batch],
+            ).fetchone()[0]
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(FieldWrites, "flush", dying_after)
     r = push(server, "kf_field_qzh", batch)
     assert r.status_code == 500
-    assert answers_in_db(server, aid) == before
+    if where != "deciding the third edit":
+        assert written["versions"] == 3  # the failure came after the rows went in ...
+    assert answers_in_db(server, aid) == before  # ... and none of them stayed
     assert count(server, "SELECT COUNT(*) FROM sync_mutations") == 0
-    monkeypatch.setattr(engine_module.SyncEngine, "_apply", real)
+    monkeypatch.undo()
     assert [x["status"] for x in results(push(server, "kf_field_qzh", batch))] == ["applied"] * 3
 
 
