@@ -22,7 +22,7 @@ from checklists.scoring import InvalidAnswers, check_sheet, score
 from server.access import org_path, require
 from server.audit import audit, now_iso
 from server.auth import Principal
-from server.db import transaction
+from server.db import select_in, transaction
 from server.fields import FieldWrites
 from server.problems import Conflict, Incomplete, InvalidInput, InvalidTransition, NotFound, UnknownStandard
 from sync.conflict import Version
@@ -476,12 +476,7 @@ class Assessments:
         refs |= {(a.sha256, f"record:{rec.id}") for rec in sheet.records for a in rec.attachments}
         if refs:
             shas = sorted({s for s, _ in refs})
-            present = {
-                r[0]
-                for r in self.conn.execute(
-                    f"SELECT sha256 FROM attachments WHERE sha256 IN ({','.join('?' * len(shas))})", shas
-                )
-            }
+            present = {r[0] for r in select_in(self.conn, "SELECT sha256 FROM attachments WHERE sha256 IN", shas)}
             for sha, where in sorted(refs):
                 if sha not in present:
                     missing.append({"item": where, "reason": f"证明材料尚未上传 / attachment {sha[:12]}… not uploaded"})

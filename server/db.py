@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -21,6 +22,17 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
+
+
+IN_CHUNK = 500  # keys bound per query by select_in, well under SQLite's limit on parameters
+
+
+def select_in(conn: sqlite3.Connection, sql: str, keys: Sequence[object], *params: object) -> Iterator[sqlite3.Row]:
+    """The rows of `sql`, which ends in `IN`, for every one of `keys`: the keys are bound as
+    parameters (so any text matches exactly), IN_CHUNK per query; `params` are bound before them."""
+    for start in range(0, len(keys), IN_CHUNK):
+        chunk = keys[start : start + IN_CHUNK]
+        yield from conn.execute(f"{sql} ({','.join('?' * len(chunk))})", (*params, *chunk))
 
 
 # One writer at a time, queued in the process. SQLite allows one writer anyway; without this,

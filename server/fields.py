@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import msgspec
 
 from checklists.model import Answer, Record
 from server.audit import AUDIT_INSERT, audit_row, now_iso
 from server.auth import Principal
+from server.db import select_in
 from sync.conflict import Version, decide
 
 # kind -> (table, value column, id column)
@@ -39,7 +40,6 @@ _UPSERT = {
     for table, col, id_col in TABLES.values()
 }
 _DELETE = {table: f"DELETE FROM {table} WHERE assessment_id = ? AND {id_col} = ?" for table, _, id_col in TABLES.values()}
-_CHUNK = 500  # keys per query, well under SQLite's limit on bound parameters
 _CLOCK_UPSERT = (
     "INSERT INTO field_clock (assessment_id, field, hlc, device, mutation_id, deleted) VALUES (?,?,?,?,?,?) "
     "ON CONFLICT (assessment_id, field) DO UPDATE SET hlc = excluded.hlc, device = excluded.device, "
@@ -81,32 +81,32 @@ class FieldWrites:
                 wanted.setdefault(assessment_id, []).append(field)
         for assessment_id, names in wanted.items():
             versions: dict[str, Version] = {}
-            for field, stamp, device in self._select("field", "hlc, device", "field_clock", assessment_id, names):
+            for field, stamp, device in select_in(
+                self.conn, "SELECT field, hlc, device FROM field_clock WHERE assessment_id = ? AND field IN",
+                names, assessment_id,
+            ):
                 versions[field] = Version(stamp, device)
             values: dict[str, str] = {}
             for kind, (table, column, id_column) in TABLES.items():
                 keys = [f[len(kind) + 1 :] for f in names if f.startswith(kind + ":")]
-                for key, value in self._select(id_column, column, table, assessment_id, keys):
+                for key, value in select_in(
+                    self.conn, f"SELECT {id_column}, {column} FROM {table} WHERE assessment_id = ? AND {id_column} IN",
+                    keys, assessment_id,
+                ):
                     values[f"{kind}:{key}"] = value
             for field in names:
                 self._state[(assessment_id, field)] = (versions.get(field), values.get(field))
 
-    def _select(self, key: str, columns: str, table: str, assessment_id: str, keys: list[str]) -> Iterator[tuple]:
-        """Rows of `table` for these keys of one assessment, by primary key, in chunks of bound
-        parameters (any text is matched exactly, control characters included)."""
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            yield from self.conn.execute(
-                f"SELECT {key}, {columns} FROM {table} WHERE assessment_id = ? AND {key} IN ({','.join('?' * len(chunk))})",
-                (assessment_id, *chunk),
-            )
-
-    def version(self, assessment_id: str, field: str) -> Version | None:
-        """The field's version as the run stands (stored, or written earlier in the run)."""
+    def _slot(self, assessment_id: str, field: str) -> tuple[Version | None, str | None]:
+        """The field's version and value (JSON) as the run stands: stored, or written earlier in the run."""
         slot = (assessment_id, field)
         if slot not in self._state:
             self.load([slot])
-        return self._state[slot][0]
+        return self._state[slot]
+
+    def version(self, assessment_id: str, field: str) -> Version | None:
+        """The field's version as the run stands (stored, or written earlier in the run)."""
+        return self._slot(assessment_id, field)[0]
 
     def write(
         self,
@@ -122,10 +122,7 @@ class FieldWrites:
         has checked role, scope, status and the value itself."""
         kind, _, key = field.partition(":")
         table = TABLES[kind][0]
-        slot = (assessment_id, field)
-        if slot not in self._state:
-            self.load([slot])
-        current, stored = self._state[slot]
+        current, stored = self._slot(assessment_id, field)
         before = None if stored is None else msgspec.Raw(stored.encode())  # stored JSON, passed through as is
         decision = decide(current, version, base)
         if decision.apply:
@@ -137,7 +134,7 @@ class FieldWrites:
             self._clocks.append((assessment_id, field, version.hlc, version.device, mutation_id, int(value is None)))
             action = ("delete_" if value is None else ("set_" if kind == "answer" else "put_")) + kind
             self._audit.append(audit_row(who, action, kind, key, assessment_id, before, value))
-            self._state[slot] = (version, written)
+            self._state[(assessment_id, field)] = (version, written)
             if self.on_apply is not None:
                 self.on_apply(assessment_id)
         winner = version if decision.apply else current

@@ -30,7 +30,7 @@ from server.access import require
 from server.assessments import WEB_DEVICE, Assessments
 from server.audit import now_iso
 from server.auth import Principal
-from server.db import transaction
+from server.db import select_in, transaction
 from server.fields import FieldWrite, FieldWrites
 from server.problems import InternalError, InvalidInput, Problem
 from sync import hlc, wire
@@ -121,18 +121,12 @@ class SyncEngine:
         return PushResponse(results=results, server_hlc=self.clock.now())
 
     def _stored(self, ids: list[str]) -> dict[str, MutationResult]:
-        out: dict[str, MutationResult] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for row in self.conn.execute(
-                "SELECT id, status, outcome, problem, reason, winner FROM sync_mutations "
-                f"WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out[row[0]] = MutationResult(
-                    id=row[0], status=row[1], outcome=row[2], problem=row[3], reason=row[4], winner=row[5]
-                )
-        return out
+        return {
+            row[0]: MutationResult(id=row[0], status=row[1], outcome=row[2], problem=row[3], reason=row[4], winner=row[5])
+            for row in select_in(
+                self.conn, "SELECT id, status, outcome, problem, reason, winner FROM sync_mutations WHERE id IN", ids
+            )
+        }
 
     def _field_run(self, mutations: list[Mutation], start: int) -> FieldWrites:
         """A FieldWrites for the field edits from `start` up to the next other mutation, with the

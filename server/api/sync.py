@@ -20,6 +20,7 @@ from litestar.params import Parameter
 from server.api.attachments import Sha, is_stored, register
 from server.assessments import Assessments
 from server.auth import Principal
+from server.db import select_in
 from server.limits import check_image
 from server.problems import InvalidInput, Problem, TooLarge, UnsupportedType, UploadOffset
 from sync import wire
@@ -126,11 +127,7 @@ class SyncController(Controller):
     def missing(self, data: wire.BlobQuery, conn: sqlite3.Connection, state: State, principal: Principal) -> wire.BlobsMissing:
         """Which of these blobs the server lacks, and how much of each it already holds."""
         wanted = sorted(set(data.sha256))
-        have = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            have |= {r[0] for r in conn.execute(
-                f"SELECT sha256 FROM attachments WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk)}
+        have = {r[0] for r in select_in(conn, "SELECT sha256 FROM attachments WHERE sha256 IN", wanted)}
         area: UploadArea = state.uploads
         return wire.BlobsMissing(missing=[
             wire.UploadState(sha256=s, received=area.received(s), complete=False) for s in wanted if s not in have
