@@ -60,12 +60,24 @@ def font_file() -> tuple[Path, int]:
     )
 
 
-_registered: dict[tuple[str, int], str] = {}
+_registered: dict[tuple[str, int], str] = {}  # (resolved path, face) -> registered name
+# (setting, candidates) -> registered name: once a font is registered for a setting, later PDFs
+# skip looking for its file again (reportlab holds the font in memory).
+_chosen: dict[tuple[str, tuple[tuple[Path, int], ...]], str] = {}
 
 
 def cjk_font() -> str:
     """The reportlab font name of the CJK font, registered on first use (also as its own bold
     and italic, so `<b>` in a Paragraph never falls back to a font without CJK glyphs)."""
+    choice = (os.environ.get(SETTING, "").strip(), tuple(CANDIDATES))
+    name = _chosen.get(choice)
+    if name is None:
+        name = _chosen[choice] = _register()
+    return name
+
+
+def _register() -> str:
+    """Registers the font that font_file() finds (once per file and face); returns its name."""
     path, index = font_file()
     key = (str(path.resolve()), index)
     name = _registered.get(key)

@@ -11,6 +11,9 @@ import shutil
 import subprocess
 
 import pytest
+import zxingcpp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from checklists.model import (
@@ -26,7 +29,7 @@ from checklists.model import (
 from checklists.rates import rates, roll_up
 from checklists.scoring import score
 from pdfgen import fonts
-from pdfgen.certificate import render_certificate
+from pdfgen.certificate import QrCode, render_certificate
 from pdfgen.common import pct
 from pdfgen.comparison import render_comparison
 from pdfgen.gap import render_gap, source_title
@@ -111,11 +114,37 @@ def test_certificate_is_one_page_with_serial_unit_and_signature():
     assert_no_tofu(pdf)
 
 
+def test_certificate_wraps_a_long_sentence_and_fits_a_long_unit_path():
+    """A village certificate with a long standard title and unit path, and a dimension not passed:
+    every line stays on the page, no line starts with a closing mark, and the result row says
+    未达标 for the failed dimension."""
+    from server.certificates import CertificateDimension as Dim
+
+    long_path = "湖南省湘西土家族苗族自治州花垣县双龙镇十八洞村村民委员会应急服务站（十八洞村与竹子村联合建设）"
+    title = "岳阳市平江县村（社区）应急能力建设“四有”标准（有场地设施、有物资装备、有人员队伍、有制度机制）"
+    dims = [Dim(code="CD", name="有场地设施", passed=True), Dim(code="WZ", name="有物资装备", passed=False),
+            Dim(code="RY", name="有人员队伍", passed=True), Dim(code="ZD", name="有制度机制", passed=True)]
+    cert = make_certificate(serial="PJ-2023-0042", unit_path=long_path, standard_title=title, dimensions=dims,
+                            score=None, label="四有")
+    pdf = render_certificate(cert, sign(cert, generate_keypair()[0]))
+    text = pdf_text(pdf)
+    for needle in (long_path, title, "经综合评定", "有物资装备", "未达标"):
+        assert squash(needle) in text, needle
+    assert "综合得分" not in text  # no score, no score sentence
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    lines = [line.strip() for line in page.extract_text().splitlines() if line.strip()]
+    assert not [line for line in lines if line[0] in "，。、；：！？》」”）"], lines
+    # Every word inside the inner border (12 mm from the page edge), as poppler lays the page out.
+    boxes = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    right_edges = [float(x) for x in re.findall(r'xMax="([0-9.]+)"', boxes)]
+    inner = float(page.mediabox.width) - 12 * 72 / 25.4
+    assert right_edges and max(right_edges) < inner, (max(right_edges), inner)
+
+
 @pytest.mark.parametrize("serial", ["KF-2024-0001", "PJ-2023-0042"])
 def test_certificate_qr_code_scans_to_its_verify_page(serial, tmp_path):
     """The printed QR code, read back from the page as a phone camera would see it (rendered at
     150 dpi, then decoded by zxing-cpp), is the certificate's own verify URL."""
-    import zxingcpp
     from PIL import Image
 
     cert = make_certificate(serial=serial)
@@ -125,6 +154,23 @@ def test_certificate_qr_code_scans_to_its_verify_page(serial, tmp_path):
                    check=True, timeout=60)
     codes = zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
     assert [(c.format.name, c.text) for c in codes] == [("QRCode", f"https://dabiao.example.cn/verify/{serial}")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=1, max_size=300))
+def test_qr_code_runs_cover_exactly_the_dark_modules(value):
+    """The rectangles drawn for a QR code are its rows' dark runs, found in one byte string of the
+    joined rows: together they cover exactly the symbol's dark modules, and no run continues from
+    the end of one row into the next (the top rows of every symbol end and begin dark)."""
+    qr = QrCode(value, 96)
+    image = zxingcpp.create_barcode(value, zxingcpp.BarcodeFormat.QRCode, ec_level="M").to_image(
+        scale=1, add_quiet_zones=False)
+    n = image.shape[0]
+    pixels = memoryview(image).tobytes()
+    assert qr.count == n
+    assert all(0 <= start and start + length <= n and 0 <= row < n for row, start, length in qr.runs)
+    assert sum(length for _, _, length in qr.runs) == pixels.count(0)
+    assert all(qr.dark(r, c) == (pixels[r * n + c] == 0) for r in range(n) for c in range(n))
 
 
 def test_certificate_embeds_a_font_subset():
