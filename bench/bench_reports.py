@@ -387,13 +387,15 @@ def bench_database(args: argparse.Namespace) -> None:
         gc.collect()
         gc.freeze()
 
-        # Baseline: a bare count of the same joined rows (the units' assessments of the year).
+        # Baseline: a bare count of the same joined rows (the units' assessments of the year), the
+        # subtree selected by the same path range the server uses.
         baseline_sql = ("SELECT COUNT(*) FROM orgs o JOIN assessments a ON a.org_id = o.id AND a.period = ? "
-                        "WHERE o.path LIKE ? || '%' AND o.level IN ('township', 'village')")
+                        "WHERE o.path >= ? AND o.path < ? AND o.level IN ('township', 'village')")
         for org_id in ("hn", "hn-cs", "hn-cs-kf"):
             row = conn.execute("SELECT name, path FROM orgs WHERE id = ?", (org_id,)).fetchone()
-            bare = timed(lambda: conn.execute(baseline_sql, (AS_OF.year, row["path"])).fetchone(), 3)
-            count = conn.execute(baseline_sql, (AS_OF.year, row["path"])).fetchone()[0]
+            scope = (AS_OF.year, row["path"], row["path"] + "\U0010ffff")
+            bare = timed(lambda: conn.execute(baseline_sql, scope).fetchone(), 3)
+            count = conn.execute(baseline_sql, scope).fetchone()[0]
             query = timed(lambda: unit_statuses(conn, catalog, row["path"], AS_OF), 3)
             rows = len(unit_statuses(conn, catalog, row["path"], AS_OF))
             full = timed(lambda: rates_report(conn, catalog, org_id, AS_OF), 3)

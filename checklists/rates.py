@@ -173,13 +173,15 @@ def league_status(unit: UnitStatus) -> LeagueStatus:
 
 
 class _Acc:
-    """Mutable counters of one area while the units are scanned."""
+    """Counters of one area (or unit): `add` counts one unit into them, `merge` a sub-area's."""
 
     __slots__ = (
         "t_total", "t_acc", "t_pending", "t_rework", "t_overdue", "t_late", "t_dims", "t_dims_n",
         "v_total", "v_acc", "v_overdue", "v_dims", "v_dims_n", "sum_v_total", "sum_v_passed",
-        "drills", "score_sum", "score_n", "deadline", "t_accepted_ids", "v_accepted_n",
+        "drills", "score_sum", "score_n", "deadline", "t_accepted_ids",
     )
+    _SUMS = ("t_total", "t_acc", "t_pending", "t_rework", "t_overdue", "t_late", "v_total", "v_acc", "v_overdue",
+             "sum_v_total", "sum_v_passed", "drills", "score_sum", "score_n")
 
     def __init__(self) -> None:
         self.t_total = self.t_acc = self.t_pending = self.t_rework = self.t_overdue = self.t_late = 0
@@ -193,85 +195,114 @@ class _Acc:
         self.deadline: dt.date | None = None
         self.t_accepted_ids: set[str] = set()
 
+    def add(self, u: UnitStatus, as_of: dt.date) -> None:
+        overdue = u.deadline is not None and u.deadline < as_of and not u.accepted
+        if u.deadline is not None and (self.deadline is None or u.deadline < self.deadline):
+            self.deadline = u.deadline
+        if u.level == "township":
+            self.t_total += 1
+            if u.accepted:
+                self.t_acc += 1
+                self.t_accepted_ids.add(u.id)
+                self.t_late += u.deadline is not None and u.passed_on is not None and u.passed_on > u.deadline
+            else:
+                status = league_status(u)
+                self.t_pending += status == "待验收"
+                self.t_rework += status == "整改中"
+            self.t_overdue += overdue
+            self.drills += u.drills_this_year
+            if u.score is not None:
+                self.score_sum += u.score
+                self.score_n += 1
+            self.sum_v_total += u.villages_total
+            self.sum_v_passed += u.villages_passed
+            passed, total = self.t_dims, self.t_dims_n
+        else:
+            self.v_total += 1
+            self.v_acc += u.accepted
+            self.v_overdue += overdue
+            passed, total = self.v_dims, self.v_dims_n
+        for code, ok in u.dimensions.items():
+            total[code] = total.get(code, 0) + 1
+            if ok:
+                passed[code] = passed.get(code, 0) + 1
+
+    def merge(self, other: _Acc) -> None:
+        for name in self._SUMS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in ((self.t_dims, other.t_dims), (self.t_dims_n, other.t_dims_n),
+                             (self.v_dims, other.v_dims), (self.v_dims_n, other.v_dims_n)):
+            for code, n in theirs.items():
+                mine[code] = mine.get(code, 0) + n
+        if other.deadline is not None and (self.deadline is None or other.deadline < self.deadline):
+            self.deadline = other.deadline
+        self.t_accepted_ids |= other.t_accepted_ids
+
 
 class Rollup:
-    """Every area's counters after one pass over the units; `report()` reads them."""
+    """Every area's counters after one pass over the units; `report()` reads them.
+
+    The pass files each unit under its parent; then each area, deepest first, adds its own unit
+    (a township that is also the area of its villages), its child units and its sub-areas'
+    counters. A unit without children gets its counters only when a row asks for them.
+    """
 
     def __init__(self, units: Iterable[UnitStatus], as_of: dt.date):
         self.as_of = as_of
-        self.accs: dict[str, _Acc] = {}
         self.areas: dict[str, Area] = {ROOT: Area(id=ROOT, name="全部", level="nation")}
         self.paths: dict[str, list[Area]] = {ROOT: []}
         self.children: dict[str, dict[str, None]] = {}  # ordered sets, in input order
         self.units: dict[str, UnitStatus] = {}
-        self.overdue: dict[str, list[str]] = {}  # area id -> overdue unit ids
+        self.overdue: list[UnitStatus] = []  # in input order
         self.accepted_villages: set[str] = set()
         self._scan(units)
+        self.accs: dict[str, _Acc] = {}  # every node with children
+        depth = {node: len(self.paths[node]) if node != ROOT else -1 for node in self.children}
+        for node in sorted(self.children, key=depth.__getitem__, reverse=True):
+            self.accs[node] = acc = _Acc()
+            if node in self.units:
+                acc.add(self.units[node], as_of)
+            for child in self.children[node]:
+                below = self.accs.get(child)
+                if below is not None:
+                    acc.merge(below)
+                else:
+                    acc.add(self.units[child], as_of)
 
     def _scan(self, units: Iterable[UnitStatus]) -> None:
-        accs, areas, children, paths = self.accs, self.areas, self.children, self.paths
-        as_of = self.as_of
+        areas, children, paths, as_of = self.areas, self.children, self.paths, self.as_of
         for u in units:
             self.units[u.id] = u
-            chain = [ROOT]
-            for area in u.path:
-                if area.id not in areas:
-                    areas[area.id] = area
-                    paths[area.id] = u.path[: len(chain) - 1]
-                chain.append(area.id)
+            parent = u.path[-1].id if u.path else ROOT
+            if parent not in children:  # the first unit under this parent: file the chain of areas above it
+                above = ROOT
+                for depth, area in enumerate(u.path):
+                    if area.id not in areas:
+                        areas[area.id] = area
+                        paths[area.id] = u.path[:depth]
+                    children.setdefault(above, {})[area.id] = None
+                    above = area.id
+                children.setdefault(parent, {})
             if u.id not in areas:
                 areas[u.id] = Area(id=u.id, name=u.name, level=u.level)
                 paths[u.id] = u.path
-            chain.append(u.id)
-            for parent, child in zip(chain, chain[1:]):
-                kids = children.get(parent)
-                if kids is None:
-                    kids = children[parent] = {}
-                kids[child] = None
-
-            overdue = u.deadline is not None and u.deadline < as_of and not u.accepted
-            late = (u.accepted and u.deadline is not None and u.passed_on is not None
-                    and u.passed_on > u.deadline)
+            children[parent][u.id] = None
+            if u.deadline is not None and u.deadline < as_of and not u.accepted:
+                self.overdue.append(u)
             if u.level == "village" and u.accepted:
                 self.accepted_villages.add(u.id)
-            status = league_status(u) if u.level == "township" else None
-            for area_id in chain:
-                acc = accs.get(area_id)
-                if acc is None:
-                    acc = accs[area_id] = _Acc()
-                if u.deadline is not None and (acc.deadline is None or u.deadline < acc.deadline):
-                    acc.deadline = u.deadline
-                if overdue:
-                    self.overdue.setdefault(area_id, []).append(u.id)
-                if u.level == "township":
-                    acc.t_total += 1
-                    if u.accepted:
-                        acc.t_acc += 1
-                        acc.t_accepted_ids.add(u.id)
-                    elif status == "待验收":
-                        acc.t_pending += 1
-                    elif status == "整改中":
-                        acc.t_rework += 1
-                    acc.t_overdue += overdue
-                    acc.t_late += late
-                    acc.drills += u.drills_this_year
-                    if u.score is not None:
-                        acc.score_sum += u.score
-                        acc.score_n += 1
-                    acc.sum_v_total += u.villages_total
-                    acc.sum_v_passed += u.villages_passed
-                    for code, ok in u.dimensions.items():
-                        acc.t_dims_n[code] = acc.t_dims_n.get(code, 0) + 1
-                        if ok:
-                            acc.t_dims[code] = acc.t_dims.get(code, 0) + 1
-                else:
-                    acc.v_total += 1
-                    acc.v_acc += u.accepted
-                    acc.v_overdue += overdue
-                    for code, ok in u.dimensions.items():
-                        acc.v_dims_n[code] = acc.v_dims_n.get(code, 0) + 1
-                        if ok:
-                            acc.v_dims[code] = acc.v_dims.get(code, 0) + 1
+
+    def _acc(self, node: str) -> _Acc | None:
+        """The counters of an area or unit; None if it is not in the input."""
+        acc = self.accs.get(node)
+        if acc is None and node in self.units:  # a unit without children: only itself
+            acc = _Acc()
+            acc.add(self.units[node], self.as_of)
+        return acc
+
+    def _within(self, u: UnitStatus, node: str) -> bool:
+        """Whether unit `u` is `node` or lies under it."""
+        return node in (ROOT, u.id) or any(a.id == node for a in u.path)
 
     # -----------------------------------------------------------------------------------------
 
@@ -282,7 +313,9 @@ class Rollup:
 
     def row(self, area_id: str, previous: Rollup | None = None) -> RateRow:
         """The rates of one area or unit; KeyError if it is not in the input."""
-        acc = self.accs[area_id]
+        acc = self._acc(area_id)
+        if acc is None:
+            raise KeyError(area_id)
         area = self.areas[area_id]
         if acc.v_total:
             villages = count(acc.v_acc, acc.v_total)
@@ -313,7 +346,7 @@ class Rollup:
         )
 
     def _change(self, area_id: str, acc: _Acc, villages: Count, previous: Rollup) -> Change:
-        before = previous.accs.get(area_id)
+        before = previous._acc(area_id)
         if before is None:
             then_t, then_v = count(0, 0), count(0, 0)
             new_t = acc.t_acc
@@ -355,21 +388,19 @@ class Rollup:
         """Rates of `area_id` (default: the top of the input) and of each area or unit one level
         below it; with `previous`, each row carries the change since that snapshot."""
         area_id = self.top() if area_id is None else area_id
-        if area_id not in self.accs:
-            raise KeyError(area_id)
+        total = self.row(area_id, previous)
         rows = [self.row(child, previous) for child in self.children.get(area_id, {})]
-        overdue = [self._overdue(uid) for uid in self.overdue.get(area_id, [])]
+        overdue = [self._overdue(u) for u in self.overdue if self._within(u, area_id)]
         overdue.sort(key=lambda o: (o.level != "township", -o.days_overdue, o.name))
         return RateReport(
             as_of=self.as_of,
-            total=self.row(area_id, previous),
+            total=total,
             rows=rows,
             overdue=overdue,
             previous_as_of=previous.as_of if previous is not None else None,
         )
 
-    def _overdue(self, unit_id: str) -> Overdue:
-        u = self.units[unit_id]
+    def _overdue(self, u: UnitStatus) -> Overdue:
         assert u.deadline is not None
         return Overdue(
             id=u.id, name=u.name, level=u.level, path=u.path, deadline=u.deadline,

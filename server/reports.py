@@ -22,20 +22,24 @@ _decode_dims = msgspec.json.Decoder(dict[str, bool]).decode
 
 def unit_statuses(conn: sqlite3.Connection, catalog: Catalog, root_path: str, as_of: dt.date) -> list[UnitStatus]:
     year = as_of.year
-    names: dict[str, tuple[str, str]] = {
-        r[0]: (r[1], r[2])
-        for r in conn.execute("SELECT id, name, level FROM orgs WHERE ? LIKE path || '%' OR path LIKE ? || '%'",
-                              (root_path, root_path))
-    }
     # Paths under the root as a range (the path index serves it; LIKE would scan every org).
     low, high = root_path, root_path + "\U0010ffff"
-    # Drills of the subtree's assessments only, starting from the orgs (CROSS JOIN fixes the order).
+    ancestors = root_path.strip("/").split("/")[:-1]
+    names: dict[str, tuple[str, str]] = {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            f"SELECT id, name, level FROM orgs WHERE path >= ? AND path < ? AND level != 'village' "
+            f"UNION ALL SELECT id, name, level FROM orgs WHERE id IN ({','.join('?' * len(ancestors))})",
+            (low, high, *ancestors))
+    }
+    # This year's drills up to as_of, of the subtree's assessments only: from the orgs (CROSS JOIN
+    # fixes the order) to the drills' partial index (migration 007).
     drills = dict(conn.execute(
         "SELECT r.assessment_id, COUNT(*) FROM orgs o CROSS JOIN assessments a ON a.org_id = o.id AND a.period = ? "
         "CROSS JOIN records r ON r.assessment_id = a.id "
         "WHERE o.path >= ? AND o.path < ? AND json_extract(r.record, '$.kind') = 'drill' "
-        "AND substr(json_extract(r.record, '$.date'), 1, 4) = ? AND json_extract(r.record, '$.date') <= ? "
-        "GROUP BY r.assessment_id", (year, low, high, str(year), as_of.isoformat())).fetchall())
+        "AND json_extract(r.record, '$.date') BETWEEN ? AND ? "
+        "GROUP BY r.assessment_id", (year, low, high, f"{year:04d}-01-01", as_of.isoformat())).fetchall())
     deadlines = {s.ref: s.deadline for s in catalog.list()}
     rows = conn.execute(
         """
@@ -51,9 +55,13 @@ def unit_statuses(conn: sqlite3.Connection, catalog: Catalog, root_path: str, as
     ).fetchall()
     rows.sort(key=lambda r: r["path"])
     out = []
+    areas: dict[str, list[Area]] = {}  # a parent's path -> the ancestors' Areas, shared by its units
     for r in rows:
-        ids = [p for p in r["path"].strip("/").split("/")][:-1]
-        path = [Area(id=i, name=names[i][0], level=names[i][1]) for i in ids if i in names]
+        parent = r["path"][:r["path"].rindex("/", 0, -1) + 1]
+        path = areas.get(parent)
+        if path is None:
+            path = areas[parent] = [Area(id=i, name=names[i][0], level=names[i][1])
+                                    for i in parent.strip("/").split("/") if i in names]
         # The certificate's issue date is the acceptance date (the join keeps only certificates
         # issued by as_of and not revoked).
         issued = dt.date.fromisoformat(r["issued_on"]) if r["issued_on"] else None
