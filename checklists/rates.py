@@ -6,8 +6,9 @@ over the units aggregates every area at once (province scale: ~31,000 units), af
 for any area are read from dicts.
 
 Definitions (DOMAIN.md §2.3, §5; choices the sources leave open are marked):
-- 达标 / 建成 counts units the bureau has **accepted** (验收通过, a certificate was issued): the
-  sources speak of 达标验收, so a self-assessed pass alone is 待验收, not 达标.
+- 达标 / 建成 counts units the bureau has **accepted** (验收通过: a certificate in force on the
+  as-of date, see server/reports.py): the sources speak of 达标验收, so a self-assessed pass alone
+  is 待验收, not 达标.
 - 乡镇（街道）“六有”达标率 = accepted townships ÷ all townships in the area.
 - 村（社区）“三有/四有”建成率 = accepted villages ÷ all villages in the area, counted from village
   units when the input has any under the area; otherwise from the townships' own village counts

@@ -149,7 +149,7 @@ def styles(base_size: float = 12) -> Styles:
                    spaceAfter=2 * mm),
         body_center=style("body_center", base_size, alignment=TA_CENTER),
         heading=style("heading", base_size + 2, spaceBefore=4 * mm, spaceAfter=2.5 * mm, textColor=INK),
-        note=style("note", base_size - 3, textColor=GREY, leading=(base_size - 3) * 1.5),
+        note=style("note", base_size - 3, textColor=GREY, leading=(base_size - 3) * 1.5, spaceBefore=2 * mm),
         cell=style("cell", cell, alignment=TA_LEFT, leading=cell * 1.3),
         cell_center=style("cell_center", cell, alignment=TA_CENTER, leading=cell * 1.3),
         cell_right=style("cell_right", cell, alignment=TA_RIGHT, leading=cell * 1.3),
@@ -280,8 +280,9 @@ def grid_table(
 # Page template
 
 
-def _numbered_canvas(font: str, running_title: str, issuer: str):
-    """A canvas that knows the page count when it writes the footers (two-pass page numbering)."""
+def _numbered_canvas(font: str, running_title: str, issuer: str, left: float, right: float):
+    """A canvas that knows the page count when it writes the footers (two-pass page numbering);
+    the running header spans the text column (`left` and `right` margins), as the tables do."""
 
     class NumberedCanvas(rl_canvas.Canvas):
         def __init__(self, *args: object, **kwargs: object) -> None:
@@ -310,10 +311,10 @@ def _numbered_canvas(font: str, running_title: str, issuer: str):
             if page > 1 and running_title:
                 self.setStrokeColor(RED)
                 self.setLineWidth(0.6)
-                self.line(15 * mm, height - 12 * mm, width - 15 * mm, height - 12 * mm)
-                self.drawString(15 * mm, height - 10.5 * mm, running_title)
+                self.line(left, height - 12 * mm, width - right, height - 12 * mm)
+                self.drawString(left, height - 10.5 * mm, running_title)
                 if issuer:
-                    self.drawRightString(width - 15 * mm, height - 10.5 * mm, issuer)
+                    self.drawRightString(width - right, height - 10.5 * mm, issuer)
             self.restoreState()
 
     return NumberedCanvas
@@ -348,7 +349,8 @@ def build_pdf(
         subject=title,
         creator="Dabiao 达标",
     )
-    doc.build(story, canvasmaker=_numbered_canvas(font, running_title if running_title is not None else title, issuer))
+    doc.build(story, canvasmaker=_numbered_canvas(font, running_title if running_title is not None else title, issuer,
+                                                       left, right))
     return buffer.getvalue()
 
 

@@ -22,6 +22,13 @@ AUDIT_INSERT = (
 _now_cache: tuple[int, str] = (0, "")
 
 
+def stamp_on(day: dt.date) -> str:
+    """A timestamp on the server's business date `day` (Settings.today, which tests fix) at the
+    current UTC time of day: for events whose date reports compare with an as-of date, such as a
+    revocation, so that they agree with the dates certificates are issued on."""
+    return day.isoformat() + now_iso()[10:]
+
+
 def now_iso() -> str:
     """UTC now, to the second (computed once per second: a batch stamps hundreds of rows)."""
     global _now_cache

@@ -382,6 +382,16 @@ _M007_RATES_INDEXES = """
         CREATE INDEX certificates_assessment ON certificates(assessment_id, revoked_at, issued_on, serial);
 """
 
+# The rates count a unit as 达标 on a date when it holds a certificate in force then (issued by the
+# date, valid until it or later, not revoked by it), whichever assessment (year) it came from: the
+# certificates of a unit, by issue date, with what that test reads. The unit's current assessment
+# is its latest period's, the one created last if there are two (a new standard version):
+# assessments by unit and period, in creation order (rowid).
+_M008_CERTIFICATES_IN_FORCE = """
+        CREATE INDEX certificates_in_force ON certificates(org_id, issued_on, valid_until, revoked_at, serial);
+        CREATE INDEX assessments_latest ON assessments(org_id, period);
+"""
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -391,6 +401,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("005_report_indexes", _M005_REPORT_INDEXES),
     ("006_dimension_passes", _M006_DIMENSION_PASSES),
     ("007_rates_indexes", _M007_RATES_INDEXES),
+    ("008_certificates_in_force", _M008_CERTIFICATES_IN_FORCE),
 ]
 
 

@@ -2,7 +2,9 @@
 
 - 湖南省/长沙市/开福区: its 16 streets; 望麓园、湘雅路、清水塘、芙蓉北路、浏阳河 accepted (the five that
   passed acceptance in the 13th FYP); the others in progress, submitted or returned. The 8 named
-  communities under their streets, plus generated communities. 5 forested (涉林) streets.
+  communities under their streets, plus generated communities. 5 forested (涉林) streets. The
+  communities of the five accepted streets have accepted 三有 stations (a demo choice: the sources
+  give no village figures), so the 建成率 is not zero.
 - 湖南省/岳阳市/平江县 on the 四有 profile (deadline 2023-12-31); its townships are not named in the
   sources, so they are generated placeholders marked 示例.
 - 湖南省/株洲市: 10 counties (攸县 named), 108 townships, 1,398 villages as generated units.
@@ -264,8 +266,10 @@ def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobSto
             if level == "township" and oid.startswith("hn-cs-kf-"):
                 status = "accepted" if street_passed else KAIFU_STATES.get(sid, "draft")
                 quality = 1.0 if street_passed else rng.uniform(0.55, 0.9)
+            elif street_passed:  # the five streets' communities: 三有 stations built and accepted
+                status, quality = "accepted", 1.0
             else:
-                status, quality = "draft", (1.0 if street_passed else rng.uniform(0.5, 1.0))
+                status, quality = "draft", rng.uniform(0.5, 1.0)
             known = {a.key for a in standard.attributes}
             attributes = {k: v for k, v in msgspec.json.decode(attrs).items() if k in known}
             sheet = sample_sheet(standard, rng, quality=quality, as_of=as_of, unit=name, attributes=attributes)
@@ -279,7 +283,7 @@ def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobSto
         service = Assessments(conn, catalog, today)
         for aid in created:
             service._rescore(aid)
-        if cert_key is not None:  # the five streets accepted in the 13th FYP get their certificates
+        if cert_key is not None:  # the five streets accepted in the 13th FYP (and their stations) get certificates
             accepted = conn.execute(
                 "SELECT a.id FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.status = 'accepted' ORDER BY o.path"
             ).fetchall()

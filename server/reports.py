@@ -1,8 +1,17 @@
 """Compliance rates from stored results: builds checklists.rates' UnitStatus for every township and
 village under an org, as of a date, in a few set-based queries (fast at province scale).
 
-A unit counts as 达标 / 建成 on a date when an assessment of that year was accepted, with a
-certificate issued on or before the date and not revoked.
+On a date D, for each unit:
+- 达标 / 建成 (accepted): the unit holds a certificate in force on D, i.e. issued on or before D,
+  valid until D or later, and not revoked by D. Acceptance is not a yearly event: the sources ask
+  for the standard to be met "并长期坚持" (003), so a street accepted in 2024 still counts in 2026
+  while its certificate runs ([D] validity, DABIAO_CERT_VALIDITY_YEARS), and a certificate revoked
+  later still counts in a report as of a date before the revocation.
+- its current assessment: the latest one whose period (year) is not after D's year; if the unit has
+  two in that year (a new standard version), the one created last. Its review state, self-assessed
+  pass, score and dimension passes are shown as they are stored now (results are not versioned).
+- accepted since (`passed_on`, for 逾期完成): its first certificate not revoked by D.
+- drills this year: the current assessment's drill records dated from 1 January of D's year to D.
 """
 
 from __future__ import annotations
@@ -19,9 +28,37 @@ from checklists.rates import Area, UnitStatus
 # assessments.dims: each dimension's pass, kept beside the full result (migration 006).
 _decode_dims = msgspec.json.Decoder(dict[str, bool]).decode
 
+# One row per township and village under a path range, every lookup served by an index alone
+# (the assessments' full results, 4 KB each, are never read):
+# - the current assessment: the latest period not after the year, then the one created last
+#   (assessments_latest: org, period, rowid), its columns read from the covering assessments_org;
+# - the certificate in force and the first one not revoked (certificates_in_force, migration 008);
+# - the drills of the year, through the partial index of drill records by date (migration 007).
+_UNITS = """
+    SELECT u.id, u.name, u.level, u.path, u.standard_ref,
+           a.id AS aid, a.status, a.passed, a.score, a.dims,
+           c.serial, c.issued_on,
+           (SELECT MIN(f.issued_on) FROM certificates f
+            WHERE f.org_id = u.id AND f.issued_on <= :day
+              AND (f.revoked_at IS NULL OR substr(f.revoked_at, 1, 10) > :day)) AS first_issued,
+           CASE WHEN u.level = 'township' AND a.id IS NOT NULL THEN (
+               SELECT COUNT(*) FROM records r
+               WHERE r.assessment_id = a.id AND json_extract(r.record, '$.kind') = 'drill'
+                 AND json_extract(r.record, '$.date') BETWEEN :year_start AND :day) ELSE 0 END AS drills
+    FROM orgs u
+    LEFT JOIN assessments a INDEXED BY assessments_org ON a.org_id = u.id AND a.rowid = (
+        SELECT x.rowid FROM assessments x INDEXED BY assessments_latest WHERE x.org_id = u.id AND x.period <= :year
+        ORDER BY x.period DESC, x.rowid DESC LIMIT 1)
+    LEFT JOIN certificates c INDEXED BY certificates_in_force ON c.org_id = u.id AND c.serial = (
+        SELECT k.serial FROM certificates k
+        WHERE k.org_id = u.id AND k.issued_on <= :day AND k.valid_until >= :day
+          AND (k.revoked_at IS NULL OR substr(k.revoked_at, 1, 10) > :day)
+        ORDER BY k.issued_on DESC LIMIT 1)
+    WHERE u.path >= :low AND u.path < :high AND u.level IN ('township', 'village')
+"""
+
 
 def unit_statuses(conn: sqlite3.Connection, catalog: Catalog, root_path: str, as_of: dt.date) -> list[UnitStatus]:
-    year = as_of.year
     # Paths under the root as a range (the path index serves it; LIKE would scan every org).
     low, high = root_path, root_path + "\U0010ffff"
     ancestors = root_path.strip("/").split("/")[:-1]
@@ -32,27 +69,9 @@ def unit_statuses(conn: sqlite3.Connection, catalog: Catalog, root_path: str, as
             f"UNION ALL SELECT id, name, level FROM orgs WHERE id IN ({','.join('?' * len(ancestors))})",
             (low, high, *ancestors))
     }
-    # This year's drills up to as_of, of the subtree's assessments only: from the orgs (CROSS JOIN
-    # fixes the order) to the drills' partial index (migration 007).
-    drills = dict(conn.execute(
-        "SELECT r.assessment_id, COUNT(*) FROM orgs o CROSS JOIN assessments a ON a.org_id = o.id AND a.period = ? "
-        "CROSS JOIN records r ON r.assessment_id = a.id "
-        "WHERE o.path >= ? AND o.path < ? AND json_extract(r.record, '$.kind') = 'drill' "
-        "AND json_extract(r.record, '$.date') BETWEEN ? AND ? "
-        "GROUP BY r.assessment_id", (year, low, high, f"{year:04d}-01-01", as_of.isoformat())).fetchall())
     deadlines = {s.ref: s.deadline for s in catalog.list()}
-    rows = conn.execute(
-        """
-        SELECT o.id, o.name, o.level, o.path, o.standard_ref,
-               a.id AS aid, a.status, a.passed, a.score, a.dims,
-               c.serial, c.issued_on
-        FROM orgs o
-        LEFT JOIN assessments a ON a.org_id = o.id AND a.period = ?
-        LEFT JOIN certificates c ON c.assessment_id = a.id AND c.revoked_at IS NULL AND c.issued_on <= ?
-        WHERE o.path >= ? AND o.path < ? AND o.level IN ('township', 'village')
-        """,
-        (year, as_of.isoformat(), low, high),
-    ).fetchall()
+    rows = conn.execute(_UNITS, {"year": as_of.year, "year_start": f"{as_of.year:04d}-01-01",
+                                 "day": as_of.isoformat(), "low": low, "high": high}).fetchall()
     rows.sort(key=lambda r: r["path"])
     out = []
     areas: dict[str, list[Area]] = {}  # a parent's path -> the ancestors' Areas, shared by its units
@@ -62,10 +81,10 @@ def unit_statuses(conn: sqlite3.Connection, catalog: Catalog, root_path: str, as
         if path is None:
             path = areas[parent] = [Area(id=i, name=names[i][0], level=names[i][1])
                                     for i in parent.strip("/").split("/") if i in names]
-        # The certificate's issue date is the acceptance date (the join keeps only certificates
-        # issued by as_of and not revoked).
         issued = dt.date.fromisoformat(r["issued_on"]) if r["issued_on"] else None
-        accepted = r["status"] == "accepted" and issued is not None
+        # Accepted since: the first certificate not revoked by the date (a renewal after three
+        # years does not make a unit that met its deadline late).
+        first = dt.date.fromisoformat(r["first_issued"]) if issued is not None else None
         dims = _decode_dims(r["dims"]) if r["dims"] else {}
         ref = r["standard_ref"]
         out.append(UnitStatus(
@@ -74,14 +93,14 @@ def unit_statuses(conn: sqlite3.Connection, catalog: Catalog, root_path: str, as
             level=r["level"],
             path=path,
             passed=bool(r["passed"]),
-            accepted=accepted,
+            accepted=issued is not None,
             score=r["score"],
             dimensions=dims,
             deadline=deadlines.get(ref) if ref else None,
-            passed_on=issued if accepted else None,
-            drills_this_year=drills.get(r["aid"], 0),
-            certificate_serial=r["serial"] if accepted else None,
-            certificate_date=issued if accepted else None,
+            passed_on=first,
+            drills_this_year=r["drills"],
+            certificate_serial=r["serial"],
+            certificate_date=issued,
             review=r["status"],
         ))
     return out

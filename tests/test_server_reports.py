@@ -9,7 +9,7 @@ import io
 import subprocess
 
 from server.db import connect
-from serverkit import Server, demo_dir, server  # noqa: F401  (fixtures)
+from serverkit import TODAY, Server, demo_dir, server  # noqa: F401  (fixtures)
 from test_server_workflow import complete
 
 
@@ -25,6 +25,8 @@ def test_kaifu_rate_is_5_of_16(server: Server):
     total = r.json()["total"]
     assert (total["townships"]["numerator"], total["townships"]["denominator"]) == (5, 16)
     assert total["townships"]["rate"] == 31.25
+    # The demo's 三有 stations: the 17 communities of the five accepted streets, of 55.
+    assert (total["villages"]["numerator"], total["villages"]["denominator"]) == (17, 55)
     rows = {row["name"]: row for row in r.json()["rows"]}
     assert len(rows) == 16 and rows["望麓园街道"]["townships"]["numerator"] == 1
 
@@ -116,3 +118,67 @@ def test_provincial_comparison_pdf(server: Server):
     assert r.status_code == 200
     text = pdf_text(r.content)
     assert "长沙市" in text and "株洲市" in text and "岳阳市" in text
+
+
+def kaifu_total(server: Server, query: str = "") -> dict:
+    r = server.as_user("cs_viewer", "GET", f"/reports/rates/hn-cs-kf{query}")
+    assert r.status_code == 200, r.text
+    return r.json()["total"]
+
+
+def test_a_certificate_counts_while_it_is_in_force_not_only_in_its_year(server: Server):
+    # The demo's five certificates: issued 2024-11-20, valid three years. The sources ask for the
+    # standard to be kept "长期坚持", so the streets stay 达标 in later years without a new assessment.
+    assert kaifu_total(server, "?as_of=2024-11-19")["townships"]["numerator"] == 0  # before issue
+    assert kaifu_total(server, "?as_of=2026-06-30")["townships"]["numerator"] == 5
+    assert kaifu_total(server, "?as_of=2027-11-20")["townships"]["numerator"] == 5  # last valid day
+    assert kaifu_total(server, "?as_of=2027-11-21")["townships"]["numerator"] == 0  # expired
+
+
+def test_a_revocation_counts_from_its_date_on(server: Server):
+    conn = connect(server.settings.db_path)
+    serial = conn.execute("SELECT serial FROM certificates WHERE org_id = 'hn-cs-kf-wly'").fetchone()[0]
+    conn.execute("UPDATE certificates SET revoked_at = '2025-03-01T02:00:00+00:00', revoke_reason = '抽查不合格' "
+                 "WHERE serial = ?", (serial,))
+    conn.commit()
+    assert kaifu_total(server, "?as_of=2025-02-28")["townships"]["numerator"] == 5
+    assert kaifu_total(server, "?as_of=2025-03-01")["townships"]["numerator"] == 4
+    change = kaifu_total(server, "?as_of=2025-06-30&since=2025-01-01")["change"]
+    assert change["townships"]["numerator"] == 5 and change["township_delta"] == -6.25
+
+
+def test_revocation_through_the_api_is_dated_by_the_server(server: Server):
+    conn = connect(server.settings.db_path)
+    serial = conn.execute("SELECT serial FROM certificates WHERE org_id = 'hn-cs-kf-xyl'").fetchone()[0]
+    r = server.as_user("kf_reviewer", "POST", f"/certificates/{serial}/revoke", json={"reason": "复查发现预案未修订"})
+    assert r.status_code == 200
+    revoked_at = conn.execute("SELECT revoked_at FROM certificates WHERE serial = ?", (serial,)).fetchone()[0]
+    assert revoked_at.startswith(TODAY.isoformat())
+    assert kaifu_total(server, f"?as_of={TODAY}")["townships"]["numerator"] == 4
+
+
+def test_a_later_years_draft_shows_as_the_current_assessment_of_an_accepted_street(server: Server):
+    r = server.as_user("kf_field_wly", "POST", "/assessments", json={"org_id": "hn-cs-kf-wly", "period": 2025})
+    assert r.status_code == 201, r.text
+    rows = {row["id"]: row for row in
+            server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf?as_of=2025-06-30").json()["rows"]}
+    unit = rows["hn-cs-kf-wly"]["unit"]
+    assert unit["accepted"] and unit["review"] == "draft" and unit["drills_this_year"] == 0
+    assert unit["certificate_serial"].startswith("KF-2024-") and unit["passed_on"] == TODAY.isoformat()
+    # As of 2024 the 2025 draft does not exist yet: the accepted 2024 assessment is current.
+    rows = {row["id"]: row for row in
+            server.as_user("cs_viewer", "GET", f"/reports/rates/hn-cs-kf?as_of={TODAY}").json()["rows"]}
+    assert rows["hn-cs-kf-wly"]["unit"]["review"] == "accepted"
+    assert rows["hn-cs-kf-wly"]["unit"]["drills_this_year"] > 0
+
+
+def test_two_assessments_of_a_unit_in_one_year_count_it_once(server: Server):
+    # A street that starts over on another standard version in the same year.
+    r = server.as_user("kf_field_qzh", "POST", "/assessments",
+                       json={"org_id": "hn-cs-kf-qzh", "period": 2024, "standard_ref": "hunan.township.liuyou@2021"})
+    assert r.status_code == 201, r.text
+    total = kaifu_total(server)
+    assert total["townships"]["denominator"] == 16 and total["townships"]["numerator"] == 5
+    rows = {row["id"]: row for row in server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf").json()["rows"]}
+    assert rows["hn-cs-kf-qzh"]["unit"]["review"] == "draft"
+    assert rows["hn-cs-kf-qzh"]["unit"]["score"] == r.json()["score"]  # the one created last is current

@@ -81,5 +81,14 @@ def test_the_run_command_serves_the_demo(base_url: str):
     assert len(streets) == 16 and "望麓园街道" in {s["name"] for s in streets}
     rows = httpx.get(f"{base_url}/assessments?org_id=hn-cs-kf&limit=1000", headers=headers).json()
     accepted = {r["org_name"] for r in rows if r["status"] == "accepted"}
-    assert accepted == {"望麓园街道", "湘雅路街道", "清水塘街道", "芙蓉北路街道", "浏阳河街道"}
+    passed = {"望麓园街道", "湘雅路街道", "清水塘街道", "芙蓉北路街道", "浏阳河街道"}
+    assert {name for name in accepted if name.endswith("街道")} == passed
+    # ... and the 三有 stations of their communities (and only theirs): 3 + 3 + 4 + 4 + 3 stations.
+    stations = {r["org_id"] for r in rows if r["status"] == "accepted" and not r["org_name"].endswith("街道")}
+    assert len(stations) == 17 and {s.rsplit("-", 1)[0] for s in stations} == {
+        f"hn-cs-kf-{sid}" for sid in ("wly", "xyl", "qst", "frbl", "lyh")}
+    total = httpx.get(f"{base_url}/reports/rates/hn-cs-kf?as_of=2025-06-30", headers=headers).json()["total"]
+    assert (total["townships"]["numerator"], total["townships"]["denominator"], total["townships"]["rate"]) == (
+        5, 16, 31.25)
+    assert (total["villages"]["numerator"], total["villages"]["denominator"]) == (17, 55)
     assert {"submitted", "returned", "draft"} <= {r["status"] for r in rows}

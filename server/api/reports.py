@@ -17,7 +17,7 @@ from checklists.rates import RateReport, roll_up, to_csv
 from server import acceptance
 from server.access import org_path, org_row, require
 from server.assessments import Assessments
-from server.audit import now_iso
+from server.audit import stamp_on
 from server.auth import Principal
 from server.certificates import verify_page
 from server.db import transaction
@@ -153,7 +153,7 @@ class CertificateController(Controller):
                principal: Principal) -> acceptance.Lookup:
         """Revoke a certificate with a reason (reviewers of its district)."""
         with transaction(conn):
-            acceptance.revoke(conn, principal, serial, data.reason, now_iso())
+            acceptance.revoke(conn, principal, serial, data.reason, stamp_on(state.settings.today()))
         return acceptance.lookup(conn, state.cert_key, serial)
 
     @get("/verify/{serial:str}", sync_to_thread=True, media_type=MediaType.HTML, security=[{}])
