@@ -3,11 +3,17 @@ serial for the public verify page, revocable with a reason.
 
 The signed token (compact JWS, EdDSA) is stored as issued; `lookup` verifies it again on every
 read, so a certificate altered in the database shows as invalid rather than as valid.
+
+The PDF is a document like any certificate on paper: rendered once when it is issued, kept in the
+blob store by its sha256 and served as that same file ever after (`original_pdf`). A file anyone
+uploads to the verify page is then checked against it (`check_file`): the original byte for byte,
+or a copy that was edited, or a signature that does not verify.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import sqlite3
 
 import msgspec
@@ -23,12 +29,15 @@ from server.certificates import (
     CertificateDimension,
     CertificateInvalid,
     CertificateStatus,
+    FileCheck,
     sign,
     snapshot_hash,
+    token_in_pdf,
     verify,
     verify_url,
 )
 from server.problems import Conflict, InvalidInput, NotFound
+from sync.attachments import BlobStore
 
 # [D] The sources set no validity period; 003 says the standard is to be kept "长期坚持", so a
 # certificate is re-checked after three years. Configurable with DABIAO_CERT_VALIDITY_YEARS.
@@ -62,8 +71,10 @@ def issue(
     issued_on: dt.date,
     base_url: str,
     validity_years: int = DEFAULT_VALIDITY_YEARS,
+    blobs: BlobStore | None = None,
 ) -> Certificate:
-    """Sign and store the certificate of an accepted assessment (inside the caller's transaction)."""
+    """Sign and store the certificate of an accepted assessment (inside the caller's transaction);
+    with `blobs`, its PDF is rendered and filed as the original at once."""
     row = conn.execute(
         "SELECT a.id, a.org_id, a.standard_ref, a.result, o.name, o.path FROM assessments a "
         "JOIN orgs o ON o.id = a.org_id WHERE a.id = ?",
@@ -107,6 +118,8 @@ def issue(
         "VALUES (?,?,?,?,?,?,?)",
         (serial, assessment_id, row["org_id"], token, issued_on.isoformat(), valid_until.isoformat(), issued_by),
     )
+    if blobs is not None:
+        original_pdf(conn, blobs, key, serial)
     return cert
 
 
@@ -119,6 +132,7 @@ class Lookup(msgspec.Struct, frozen=True, kw_only=True):
     certificate: Certificate | None = None
     token: str | None = None
     assessment_id: str | None = None
+    pdf_sha256: str | None = None  # the issued PDF's fingerprint, once filed
 
 
 def lookup(conn: sqlite3.Connection, key: Ed25519PrivateKey, serial: str) -> Lookup:
@@ -133,9 +147,50 @@ def lookup(conn: sqlite3.Connection, key: Ed25519PrivateKey, serial: str) -> Loo
         return Lookup(serial=serial, status="unknown", reason="证书编号与签名内容不符")
     if row["revoked_at"]:
         return Lookup(serial=serial, status="revoked", reason=row["revoke_reason"] or "", certificate=cert,
-                      token=row["token"], assessment_id=row["assessment_id"])
+                      token=row["token"], assessment_id=row["assessment_id"], pdf_sha256=row["pdf_sha256"])
     return Lookup(serial=serial, status="valid", certificate=cert, token=row["token"],
-                  assessment_id=row["assessment_id"])
+                  assessment_id=row["assessment_id"], pdf_sha256=row["pdf_sha256"])
+
+
+def original_pdf(conn: sqlite3.Connection, blobs: BlobStore, key: Ed25519PrivateKey, serial: str) -> bytes:
+    """The certificate's PDF as issued. The first call renders it from the verified token, keeps it
+    in the blob store and records its sha256 (inside the caller's transaction); every later call
+    returns those same bytes. NotFound for an unknown serial or a record that no longer verifies."""
+    from pdfgen.certificate import render_certificate  # reportlab only where PDFs are made
+
+    found = lookup(conn, key, serial)
+    if found.certificate is None or found.token is None:
+        raise NotFound(f"证书无效 / certificate invalid: {found.reason or serial}")
+    if found.pdf_sha256 is not None:
+        return blobs.get(found.pdf_sha256)
+    data = render_certificate(found.certificate, found.token)
+    digest = hashlib.sha256(data).hexdigest()
+    blobs.put(digest, data)
+    filed = conn.execute("UPDATE certificates SET pdf_sha256 = ? WHERE serial = ? AND pdf_sha256 IS NULL",
+                         (digest, serial)).rowcount
+    if not filed:  # another request filed its rendering first: that one is the original
+        digest = conn.execute("SELECT pdf_sha256 FROM certificates WHERE serial = ?", (serial,)).fetchone()[0]
+        return blobs.get(digest)
+    return data
+
+
+def check_file(conn: sqlite3.Connection, key: Ed25519PrivateKey, data: bytes) -> tuple[Lookup, FileCheck]:
+    """What an uploaded file is: the issued original of a certificate, an edited copy of one (it
+    carries a genuine signed certificate but other bytes), a file whose embedded signature does not
+    verify, or no certificate. The Lookup is of the certificate the file names, when it names one
+    whose signature verifies."""
+    digest = hashlib.sha256(data).hexdigest()
+    row = conn.execute("SELECT serial FROM certificates WHERE pdf_sha256 = ?", (digest,)).fetchone()
+    if row is not None:
+        return lookup(conn, key, row[0]), "original"
+    token = token_in_pdf(data)
+    if token is None:
+        return Lookup(serial="", status="unknown"), "not_a_certificate"
+    try:
+        cert = verify(token, key.public_key())
+    except CertificateInvalid:
+        return Lookup(serial="", status="unknown"), "forged"
+    return lookup(conn, key, cert.serial), "modified"
 
 
 def revoke(conn: sqlite3.Connection, who: Principal, serial: str, reason: str, at: str) -> None:

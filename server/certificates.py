@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
+import io
+import re
+import zlib
 from typing import Annotated, Literal
 
 import jwt
@@ -24,6 +27,15 @@ TOKEN_TYPE = "dabiao-cert+jwt"
 Serial = Annotated[str, Meta(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$", max_length=40)]
 Sha256Hex = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 CertificateStatus = Literal["valid", "revoked", "unknown"]
+# What an uploaded file is, checked against the issued original (server.acceptance.check_file):
+# the original byte for byte; a file carrying a genuine signed certificate whose bytes differ
+# (edited after issue); one whose embedded signature does not verify; or no certificate at all.
+FileCheck = Literal["original", "modified", "forged", "not_a_certificate"]
+
+# The certificate PDF carries its whole signed token in the document's Keywords, after this mark,
+# so that a file can be traced to its certificate and checked without the QR code.
+PDF_TOKEN_MARK = "dabiao-certificate:"
+_PDF_TOKEN = re.compile(re.escape(PDF_TOKEN_MARK).encode() + rb"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
 
 
 class CertificateDimension(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -162,6 +174,32 @@ def verify(token: str, public_key: Ed25519PublicKey) -> Certificate:
         raise CertificateInvalid("bad_claims", f"证书内容无效 / invalid claims: {exc}") from exc
 
 
+def token_in_pdf(data: bytes) -> str | None:
+    """The signed token a certificate PDF carries in its Keywords (see PDF_TOKEN_MARK), or None.
+    Unverified: pass it to verify().
+
+    As reportlab writes it, the mark and token stand in the file as plain text; a file re-saved by
+    another program may escape them or move the document information into a compressed object
+    stream, so then the PDF is read with pypdf."""
+    found = _PDF_TOKEN.search(data)
+    if found is None:
+        found = _PDF_TOKEN.search(_pdf_keywords(data).encode())
+    return found.group(1).decode() if found else None
+
+
+def _pdf_keywords(data: bytes) -> str:
+    """The Keywords of a PDF's document information, or "" (also for a file that is no PDF)."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        info = PdfReader(io.BytesIO(data), strict=False).metadata
+        keywords = info.get("/Keywords") if info else None
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, zlib.error):
+        return ""  # not a PDF, or one too damaged to read: it carries no certificate we can trust
+    return str(keywords) if keywords else ""
+
+
 def signature_of(token: str) -> str:
     """The signature part of a compact JWS (base64url)."""
     return token.rsplit(".", 1)[-1]
@@ -208,6 +246,9 @@ dd{{margin:0 0 .3rem 0;word-break:break-all}}
 ul{{margin:.2rem 0 .3rem 1.2rem;padding:0}}
 .ok{{color:#1e7b34}} .no{{color:#b00020}}
 footer{{color:#888;font-size:.8rem;text-align:center;margin:1rem 0}}
+.upload{{margin:1rem 0 0;padding:.8rem;background:#fff;border-radius:.5rem;color:#1a1a1a;font-size:.9rem}}
+.upload input{{display:block;margin:.5rem auto;max-width:100%}}
+.upload button{{font-size:1rem;padding:.4rem 1.2rem;border:0;border-radius:.4rem;background:#c8161d;color:#fff}}
 </style>
 </head>
 <body><main>
@@ -220,6 +261,21 @@ footer{{color:#888;font-size:.8rem;text-align:center;margin:1rem 0}}
 """
 
 
+_FILE_CHECKS: dict[str, tuple[str, str, str]] = {  # FileCheck -> (css class, headline, explanation)
+    "original": ("valid", "文件与签发原件一致", "上传的文件与发证机关存档的原件逐字节相同，未被改动。"),
+    "modified": ("revoked", "文件已被改动", "文件中的电子签名属于下列证书，但文件内容与存档原件不一致，"
+                 "可能被编辑或伪造。请以本页所示的证书内容为准。"),
+    "forged": ("revoked", "签名无效", "文件中的证书签名未能通过发证机关公钥校验，文件不可信。"),
+    "not_a_certificate": ("unknown", "未识别为证书", "文件中没有本系统签发的证书签名，请上传发证机关提供的证书PDF原件。"),
+}
+
+_UPLOAD_FORM = (
+    '<form class="upload" method="post" action="/verify" enctype="multipart/form-data">'
+    '<label>核验证书文件（PDF）<input type="file" name="file" accept="application/pdf" required></label>'
+    '<button type="submit">上传核验</button></form>'
+)
+
+
 def verify_page(
     cert: Certificate | None,
     status: CertificateStatus,
@@ -227,18 +283,34 @@ def verify_page(
     *,
     serial: str = "",
     as_of: dt.date | None = None,
+    file_check: FileCheck | None = None,
+    original_sha256: str | None = None,
 ) -> str:
-    """A small self-contained Chinese HTML page for GET /verify/{serial}: 有效 (valid), 已撤销 with the
-    reason (revoked) or 未查到 (unknown), and what the certificate certifies. A valid certificate
-    whose validity ended before `as_of` is shown as 已过期."""
+    """A small self-contained Chinese HTML page for GET /verify/{serial} (and POST /verify with a
+    file): 有效 (valid), 已撤销 with the reason (revoked), 未查到 (unknown) or, for a record whose
+    signature no longer verifies, 证书无效 with the reason; then what the certificate certifies.
+    A valid certificate whose validity ended before `as_of` is shown as 已过期. `file_check` adds
+    the verdict on an uploaded file; `original_sha256` is the fingerprint of the issued PDF."""
     e = html.escape
+    check = ""
+    if file_check is not None:
+        css, headline, explanation = _FILE_CHECKS[file_check]
+        check = f'<div class="status {css}">{headline}<small>{explanation}</small></div>'
+    footer = "如对查验结果有疑问，请联系发证的应急管理部门。" + _UPLOAD_FORM
     if status == "unknown" or cert is None:
         shown = serial or (cert.serial if cert else "")
-        box = (
-            '<div class="status unknown">未查到该证书'
-            f"<small>证书编号 {e(shown) if shown else '（空）'} 不在发证记录中，请核对编号或联系发证机关。</small></div>"
-        )
-        return _PAGE.format(title="未查到该证书", status=box, details="", footer="如对查验结果有疑问，请联系发证的应急管理部门。")
+        if reason:  # the record exists, but its signature does not verify: never show it as valid
+            box = f'<div class="status revoked">证书无效<small>{e(reason)}</small></div>'
+            title = "证书无效"
+        elif shown or file_check is None:
+            box = (
+                '<div class="status unknown">未查到该证书'
+                f"<small>证书编号 {e(shown) if shown else '（空）'} 不在发证记录中，请核对编号或联系发证机关。</small></div>"
+            )
+            title = "未查到该证书"
+        else:
+            box, title = "", "证书文件核验"
+        return _PAGE.format(title=title, status=check + box, details="", footer=footer)
     if status == "revoked":
         why = e(reason) if reason else "未说明"
         box = f'<div class="status revoked">已撤销<small>撤销原因：{why}</small></div>'
@@ -249,6 +321,8 @@ def verify_page(
     else:
         box = '<div class="status valid">有效<small>该证书由发证机关签发，记录真实有效。</small></div>'
         title = "证书有效"
+    if file_check is not None:  # beside the verdict on the file, this box is about the record
+        box = box.replace('">', '">证书状态：', 1)
     dims = "".join(
         f'<li>{e(d.name)}：<span class="{"ok" if d.passed else "no"}">{"达标" if d.passed else "未达标"}</span></li>'
         for d in cert.dimensions
@@ -259,12 +333,15 @@ def verify_page(
         ("认定结果", f"基层应急能力建设“{e(cert.label)}”达标"),
         ("依据标准", f"{e(cert.standard_title)}<br><small>{e(cert.standard_ref)}</small>"),
         ("各项结果", f"<ul>{dims}</ul>" if dims else "—"),
+        ("综合得分", f"{cert.score:g} 分" if cert.score is not None else "—"),
         ("发证机关", e(cert.issuer)),
         ("发证日期", e(_cn_date(cert.issued_on))),
         ("有效期至", e(_cn_date(cert.valid_until))),
         ("标准内容哈希", f"<code>{e(_short_hash(cert.standard_hash))}</code>"),
         ("结果快照哈希", f"<code>{e(_short_hash(cert.result_hash))}</code>"),
     ]
+    if original_sha256:
+        rows.append(("原件文件指纹（SHA-256）", f"<code>{e(original_sha256)}</code>"))
     details = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
-    footer = "本页由发证机关的达标管理系统生成；证书内容经 Ed25519 电子签名。"
-    return _PAGE.format(title=e(title), status=box, details=details, footer=footer)
+    footer = "本页由发证机关的达标管理系统生成；证书内容经 Ed25519 电子签名。" + _UPLOAD_FORM
+    return _PAGE.format(title=e(title), status=check + box, details=details, footer=footer)

@@ -392,6 +392,13 @@ _M008_CERTIFICATES_IN_FORCE = """
         CREATE INDEX assessments_latest ON assessments(org_id, period);
 """
 
+# A certificate's PDF is filed once, as issued, in the blob store; its sha256 identifies an
+# uploaded file as that original (server/acceptance.py).
+_M009_CERTIFICATE_ORIGINALS = """
+        ALTER TABLE certificates ADD COLUMN pdf_sha256 TEXT;
+        CREATE INDEX certificates_pdf ON certificates(pdf_sha256) WHERE pdf_sha256 IS NOT NULL;
+"""
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -402,6 +409,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("006_dimension_passes", _M006_DIMENSION_PASSES),
     ("007_rates_indexes", _M007_RATES_INDEXES),
     ("008_certificates_in_force", _M008_CERTIFICATES_IN_FORCE),
+    ("009_certificate_originals", _M009_CERTIFICATE_ORIGINALS),
 ]
 
 

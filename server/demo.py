@@ -288,7 +288,7 @@ def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobSto
                 "SELECT a.id FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.status = 'accepted' ORDER BY o.path"
             ).fetchall()
             for (aid,) in accepted:
-                acceptance.issue(conn, catalog, cert_key, aid, reviewer, as_of, base_url)
+                acceptance.issue(conn, catalog, cert_key, aid, reviewer, as_of, base_url, blobs=blobs)
 
 
 def demo_accounts_text(base_url: str) -> str:

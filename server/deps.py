@@ -44,7 +44,7 @@ def provide_assessments(conn: sqlite3.Connection, state: State) -> Assessments:
 
     def certify(c: sqlite3.Connection, who: Principal, assessment_id: str) -> object:
         return acceptance.issue(c, state.catalog, state.cert_key, assessment_id, who.user_id, settings.today(),
-                                settings.base_url, settings.cert_validity_years)
+                                settings.base_url, settings.cert_validity_years, blobs=state.blobs)
 
     return Assessments(conn, state.catalog, settings.today(), on_accept=certify, clock=state.clock)
 

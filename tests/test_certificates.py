@@ -6,11 +6,14 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import io
 import json
 
 import jwt
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.certificates import (
     Certificate,
@@ -24,6 +27,7 @@ from server.certificates import (
     short_signature,
     sign,
     snapshot_hash,
+    token_in_pdf,
     verify,
     verify_page,
     verify_url,
@@ -190,3 +194,58 @@ def test_verify_page_expired_certificate():
 def test_verify_page_escapes_html():
     page = verify_page(make_certificate(), "revoked", "<script>alert(1)</script>")
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# The signed token inside a certificate PDF
+
+
+@pytest.fixture(scope="module")
+def certificate_pdf(keys) -> tuple[bytes, str]:
+    from pdfgen.certificate import render_certificate
+
+    token = sign(make_certificate(), keys[0])
+    return render_certificate(make_certificate(), token), token
+
+
+def test_the_pdf_carries_its_signed_token(certificate_pdf, keys):
+    pdf, token = certificate_pdf
+    assert token_in_pdf(pdf) == token
+    assert verify(token_in_pdf(pdf), keys[1]) == make_certificate()
+
+
+def test_the_token_is_found_after_another_program_re_saves_the_file(certificate_pdf):
+    from pypdf import PdfReader, PdfWriter
+
+    pdf, token = certificate_pdf
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.add_metadata({"/Producer": "某PDF编辑器"})
+    out = io.BytesIO()
+    writer.write(out)
+    resaved = out.getvalue()
+    assert token.encode() not in resaved  # pypdf escapes '-', '.' and ':' in the string
+    assert token_in_pdf(resaved) == token
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_damaged_files_never_raise(certificate_pdf, data):
+    pdf, token = certificate_pdf
+    damaged = bytearray(pdf)
+    for _ in range(data.draw(st.integers(1, 20))):
+        damaged[data.draw(st.integers(0, len(pdf) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(pdf)))
+    for candidate in (bytes(damaged), pdf[:cut], data.draw(st.binary(max_size=200))):
+        found = token_in_pdf(candidate)
+        assert found is None or isinstance(found, str)
+
+
+def test_no_token_in_a_pdf_without_one():
+    from reportlab.pdfgen.canvas import Canvas
+
+    out = io.BytesIO()
+    canvas = Canvas(out)
+    canvas.setKeywords("dabiao-certificate: not a token")
+    canvas.drawString(72, 72, "x")
+    canvas.save()
+    assert token_in_pdf(out.getvalue()) is None and token_in_pdf(b"") is None

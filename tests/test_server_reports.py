@@ -3,11 +3,18 @@ acceptance, verified and revoked, the 通报, the comparison and the gap report.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import csv
+import hashlib
 import io
 import subprocess
 
+import msgspec
+from pypdf import PdfReader, PdfWriter
+
+from server.auth import load_or_create_key
+from server.certificates import generate_keypair, sign, token_in_pdf, verify
 from server.db import connect
 from serverkit import TODAY, Server, demo_dir, server  # noqa: F401  (fixtures)
 from test_server_workflow import complete
@@ -182,3 +189,105 @@ def test_two_assessments_of_a_unit_in_one_year_count_it_once(server: Server):
     rows = {row["id"]: row for row in server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf").json()["rows"]}
     assert rows["hn-cs-kf-qzh"]["unit"]["review"] == "draft"
     assert rows["hn-cs-kf-qzh"]["unit"]["score"] == r.json()["score"]  # the one created last is current
+
+
+# ---------------------------------------------------------------------------------------------
+# The issued PDF is a document: filed once, served unchanged, and any file can be checked against it.
+
+
+def certificate_of(server: Server, org_id: str) -> tuple[str, bytes]:
+    aid = server.assessment_id(org_id)
+    r = server.as_user("kf_reviewer", "GET", f"/assessments/{aid}/certificate")
+    assert r.status_code == 200, r.text
+    conn = connect(server.settings.db_path)
+    serial = conn.execute("SELECT serial FROM certificates WHERE assessment_id = ?", (aid,)).fetchone()[0]
+    return serial, r.content
+
+
+def upload(server: Server, data: bytes):
+    return server.client.post("/verify", files={"file": ("证书.pdf", data, "application/pdf")})
+
+
+def test_a_certificate_downloads_as_the_same_filed_original(server: Server):
+    serial, first = certificate_of(server, "hn-cs-kf-wly")
+    _, again = certificate_of(server, "hn-cs-kf-wly")
+    assert first == again  # not re-rendered (reportlab stamps every rendering with its own time and id)
+    digest = hashlib.sha256(first).hexdigest()
+    conn = connect(server.settings.db_path)
+    assert conn.execute("SELECT pdf_sha256 FROM certificates WHERE serial = ?", (serial,)).fetchone()[0] == digest
+    assert digest in server.client.get(f"/verify/{serial}").text
+    # The file carries its whole signed certificate.
+    token = token_in_pdf(first)
+    assert token == conn.execute("SELECT token FROM certificates WHERE serial = ?", (serial,)).fetchone()[0]
+
+
+def test_the_original_file_checks_out_and_shows_what_it_certifies(server: Server):
+    serial, pdf = certificate_of(server, "hn-cs-kf-qst")
+    r = upload(server, pdf)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "文件与签发原件一致" in r.text and "有效" in r.text and "清水塘街道" in r.text and serial in r.text
+    # After a revocation the same original still matches, and the page says it is revoked.
+    server.as_user("kf_reviewer", "POST", f"/certificates/{serial}/revoke", json={"reason": "复查不合格"})
+    r = upload(server, pdf)
+    assert "文件与签发原件一致" in r.text and "已撤销" in r.text and "复查不合格" in r.text
+
+
+def test_an_edited_certificate_file_is_detected(server: Server):
+    serial, pdf = certificate_of(server, "hn-cs-kf-frbl")
+    # Re-saved by a PDF editor with another title (the signed token stays in the metadata) ...
+    reader = PdfReader(io.BytesIO(pdf))
+    writer = PdfWriter(clone_from=reader)
+    writer.add_metadata({"/Title": "验收合格证书（修改）"})
+    edited = io.BytesIO()
+    writer.write(edited)
+    # ... or with one byte of the page changed.
+    flipped = bytearray(pdf)
+    at = pdf.index(b"stream", len(pdf) // 2) + 20
+    flipped[at] ^= 0x01
+    for copy in (edited.getvalue(), bytes(flipped)):
+        assert token_in_pdf(copy) is not None
+        r = upload(server, copy)
+        assert r.status_code == 200
+        assert "文件已被改动" in r.text and "文件与签发原件一致" not in r.text
+        assert "芙蓉北路街道" in r.text and serial in r.text  # the genuine content, to compare with
+
+
+def test_a_certificate_file_signed_by_another_key_is_not_trusted(server: Server):
+    serial, pdf = certificate_of(server, "hn-cs-kf-lyh")
+    token = token_in_pdf(pdf)
+    forged_claims = verify(token, load_or_create_key(server.settings.cert_key_path).public_key())
+    forged_claims = msgspec.structs.replace(forged_claims, unit_name="伪造街道")
+    forged = pdf.replace(token.encode(), sign(forged_claims, generate_keypair()[0]).encode())
+    r = upload(server, forged)
+    assert r.status_code == 200 and "签名无效" in r.text
+    assert "伪造街道" not in r.text and "有效<small>" not in r.text
+
+
+def test_a_file_that_is_no_certificate_is_said_to_be_none(server: Server):
+    aid = server.assessment_id("hn-cs-kf-qzh")
+    gap = server.as_user("kf_field_qzh", "GET", f"/assessments/{aid}/gap-report").content
+    for data in (gap, b"hello"):
+        r = upload(server, data)
+        assert r.status_code == 200 and "未识别为证书" in r.text and "有效<small>" not in r.text
+
+
+def test_bad_uploads_are_problems(server: Server):
+    r = upload(server, b"")
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    r = upload(server, b"%PDF-" + b"0" * (4 * 1024 * 1024 + 10))
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    r = server.client.post("/verify", content=b"%PDF-1.4", headers={"content-type": "application/pdf"})
+    assert 400 <= r.status_code < 500
+
+
+def test_a_certificate_record_altered_in_the_database_is_shown_as_invalid(server: Server):
+    conn = connect(server.settings.db_path)
+    serial, token = conn.execute("SELECT serial, token FROM certificates WHERE org_id = 'hn-cs-kf-xyl'").fetchone()
+    head, _, sig = token.split(".")
+    claims = verify(token, load_or_create_key(server.settings.cert_key_path).public_key())
+    body = base64.urlsafe_b64encode(msgspec.json.encode(msgspec.structs.replace(claims, score=100.0)))
+    conn.execute("UPDATE certificates SET token = ? WHERE serial = ?",
+                 (f"{head}.{body.rstrip(b'=').decode()}.{sig}", serial))
+    conn.commit()
+    page = server.client.get(f"/verify/{serial}").text
+    assert "证书无效" in page and "签名" in page and "有效<small>" not in page

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Response, get, post
-from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.datastructures import State, UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
 from msgspec import Meta
 
 from checklists.rates import RateReport, roll_up, to_csv
@@ -21,10 +23,11 @@ from server.audit import stamp_on
 from server.auth import Principal
 from server.certificates import verify_page
 from server.db import transaction
-from server.problems import InvalidInput, NotFound
+from server.problems import InvalidInput, NotFound, TooLarge
 from server.reports import unit_statuses
 
 PDF = "application/pdf"
+MAX_VERIFY_UPLOAD = 4 * 1024 * 1024  # a certificate PDF is about 35 KB
 Day = Annotated[dt.date | None, Parameter(description="YYYY-MM-DD")]
 
 
@@ -34,6 +37,13 @@ def _pdf(data: bytes, name: str) -> Response[bytes]:
 
 def _as_of(state: State, as_of: dt.date | None) -> dt.date:
     return as_of or state.settings.today()
+
+
+@dataclass
+class CertificateUpload:
+    """POST /verify's form: the certificate PDF to check."""
+
+    file: UploadFile
 
 
 class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -116,9 +126,8 @@ class CertificateController(Controller):
         self, assessment_id: str, conn: sqlite3.Connection, state: State, assessments: Assessments,
         principal: Principal,
     ) -> Response[bytes]:
-        """The signed acceptance certificate of an accepted assessment."""
-        from pdfgen.certificate import render_certificate
-
+        """The signed acceptance certificate of an accepted assessment: the PDF as issued, the same
+        bytes on every download (its sha256 is shown on the verify page)."""
         assessments.view(principal, assessment_id)  # checks scope
         row = conn.execute(
             "SELECT serial FROM certificates WHERE assessment_id = ? ORDER BY issued_on DESC LIMIT 1",
@@ -126,10 +135,9 @@ class CertificateController(Controller):
         ).fetchone()
         if row is None:
             raise NotFound("该评估尚未验收发证 / no certificate for this assessment")
-        found = acceptance.lookup(conn, state.cert_key, row[0])
-        if found.certificate is None or found.token is None:
-            raise NotFound(f"证书无效 / certificate invalid: {found.reason}")
-        return _pdf(render_certificate(found.certificate, found.token), f"certificate-{row[0]}.pdf")
+        with transaction(conn):  # a certificate issued before originals were filed is filed now
+            data = acceptance.original_pdf(conn, state.blobs, state.cert_key, row[0])
+        return _pdf(data, f"certificate-{row[0]}.pdf")
 
     @get("/assessments/{assessment_id:str}/gap-report", sync_to_thread=True, media_type=PDF)
     def gap_report(
@@ -160,4 +168,22 @@ class CertificateController(Controller):
     def verify(self, serial: str, conn: sqlite3.Connection, state: State) -> str:
         """Public: anyone who scans the QR code sees whether the certificate is valid."""
         found = acceptance.lookup(conn, state.cert_key, serial)
-        return verify_page(found.certificate, found.status, found.reason, serial=serial, as_of=state.settings.today())
+        return verify_page(found.certificate, found.status, found.reason, serial=serial, as_of=state.settings.today(),
+                           original_sha256=found.pdf_sha256)
+
+    @post("/verify", sync_to_thread=True, media_type=MediaType.HTML, security=[{}], status_code=200,
+          request_max_body_size=MAX_VERIFY_UPLOAD)
+    def verify_file(
+        self, data: Annotated[CertificateUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+        conn: sqlite3.Connection, state: State,
+    ) -> str:
+        """Public: upload a certificate PDF (form field `file`) to learn whether it is the original
+        as issued, a copy edited since, or carries a signature that does not verify."""
+        content = data.file.file.read(MAX_VERIFY_UPLOAD + 1)
+        if len(content) > MAX_VERIFY_UPLOAD:
+            raise TooLarge(f"证书文件不超过 {MAX_VERIFY_UPLOAD // 1024 // 1024} MB / file too large", field="file")
+        if not content:
+            raise InvalidInput("请上传证书PDF文件 / empty file", field="file")
+        found, check = acceptance.check_file(conn, state.cert_key, content)
+        return verify_page(found.certificate, found.status, found.reason, serial=found.serial,
+                           as_of=state.settings.today(), file_check=check, original_sha256=found.pdf_sha256)
