@@ -19,7 +19,7 @@ from reportlab.platypus import Flowable
 
 from pdfgen.common import INK, PASS_GREEN, RED, GREY, HeavyLine, cn_date
 from pdfgen.fonts import cjk_font, pick_marks
-from server.certificates import PDF_TOKEN_MARK, Certificate, short_signature
+from server.certificates import Certificate, pdf_keywords, short_signature
 
 GOLD = colors.HexColor("#B8860B")
 PAPER = colors.HexColor("#FFFDF7")
@@ -118,7 +118,8 @@ def render_certificate(cert: Certificate, token: str) -> bytes:
     c.setAuthor(cert.issuer)
     c.setSubject(f"{cert.unit_path} {cert.standard_ref}")
     c.setCreator("Dabiao 达标")
-    c.setKeywords(PDF_TOKEN_MARK + token)  # the whole signed certificate: the file names what it certifies
+    c.setKeywords(pdf_keywords(cert.serial, token))  # names the certificate: a file can be checked against its original
+    c.setKeywords(pdf_keywords(cert.serial, token))  # names the certificate: a file can be checked against its original
     _frame_page(cert.serial, font)(c, _Page((w, h)))
     left, right = 26 * mm, w - 26 * mm
     width = right - left

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import sqlite3
 
 import msgspec
@@ -32,7 +33,8 @@ from server.certificates import (
     FileCheck,
     sign,
     snapshot_hash,
-    token_in_pdf,
+    reference_in_pdf,
+    signature_of,
     verify,
     verify_url,
 )
@@ -176,21 +178,21 @@ def original_pdf(conn: sqlite3.Connection, blobs: BlobStore, key: Ed25519Private
 
 def check_file(conn: sqlite3.Connection, key: Ed25519PrivateKey, data: bytes) -> tuple[Lookup, FileCheck]:
     """What an uploaded file is: the issued original of a certificate, an edited copy of one (it
-    carries a genuine signed certificate but other bytes), a file whose embedded signature does not
-    verify, or no certificate. The Lookup is of the certificate the file names, when it names one
-    whose signature verifies."""
+    names a certificate and its signature as issued, but has other bytes), a forgery (it names a
+    certificate that was not issued with that signature), or no certificate. The Lookup is of the
+    certificate the file names, when that certificate is genuine."""
     digest = hashlib.sha256(data).hexdigest()
     row = conn.execute("SELECT serial FROM certificates WHERE pdf_sha256 = ?", (digest,)).fetchone()
     if row is not None:
         return lookup(conn, key, row[0]), "original"
-    token = token_in_pdf(data)
-    if token is None:
+    reference = reference_in_pdf(data)
+    if reference is None:
         return Lookup(serial="", status="unknown"), "not_a_certificate"
-    try:
-        cert = verify(token, key.public_key())
-    except CertificateInvalid:
-        return Lookup(serial="", status="unknown"), "forged"
-    return lookup(conn, key, cert.serial), "modified"
+    serial, signature = reference
+    found = lookup(conn, key, serial)
+    if found.token is None or not hmac.compare_digest(signature_of(found.token), signature):
+        return Lookup(serial="", status="unknown"), "forged"  # no such certificate was issued
+    return found, "modified"
 
 
 def revoke(conn: sqlite3.Connection, who: Principal, serial: str, reason: str, at: str) -> None:

@@ -28,14 +28,16 @@ Serial = Annotated[str, Meta(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$", max_length=40)
 Sha256Hex = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 CertificateStatus = Literal["valid", "revoked", "unknown"]
 # What an uploaded file is, checked against the issued original (server.acceptance.check_file):
-# the original byte for byte; a file carrying a genuine signed certificate whose bytes differ
-# (edited after issue); one whose embedded signature does not verify; or no certificate at all.
+# the original byte for byte; a file naming a genuine certificate whose bytes differ (edited
+# after issue); one naming a certificate that was not issued with that signature; or none.
 FileCheck = Literal["original", "modified", "forged", "not_a_certificate"]
 
-# The certificate PDF carries its whole signed token in the document's Keywords, after this mark,
-# so that a file can be traced to its certificate and checked without the QR code.
-PDF_TOKEN_MARK = "dabiao-certificate:"
-_PDF_TOKEN = re.compile(re.escape(PDF_TOKEN_MARK).encode() + rb"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
+# The certificate PDF names its certificate in the document's Keywords: this mark, the serial and
+# the signature of the issued token. A file can so be traced to its certificate without the QR
+# code; what it certifies is the issuer's record (the whole token would cost a twentieth of the
+# rendering time, for an offline check nobody asked for).
+PDF_MARK = "dabiao-certificate:"
+_PDF_REFERENCE = re.compile(re.escape(PDF_MARK).encode() + rb"([A-Z0-9]+(?:-[A-Z0-9]+)+):([A-Za-z0-9_-]{40,})")
 
 
 class CertificateDimension(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -174,17 +176,22 @@ def verify(token: str, public_key: Ed25519PublicKey) -> Certificate:
         raise CertificateInvalid("bad_claims", f"证书内容无效 / invalid claims: {exc}") from exc
 
 
-def token_in_pdf(data: bytes) -> str | None:
-    """The signed token a certificate PDF carries in its Keywords (see PDF_TOKEN_MARK), or None.
-    Unverified: pass it to verify().
+def pdf_keywords(serial: str, token: str) -> str:
+    """What a certificate PDF carries in its Keywords: PDF_MARK, the serial, ':', the signature."""
+    return f"{PDF_MARK}{serial}:{signature_of(token)}"
 
-    As reportlab writes it, the mark and token stand in the file as plain text; a file re-saved by
-    another program may escape them or move the document information into a compressed object
+
+def reference_in_pdf(data: bytes) -> tuple[str, str] | None:
+    """(serial, signature) that a certificate PDF names in its Keywords (see PDF_MARK), or None.
+    Unverified: compare the signature with the issued token's.
+
+    As reportlab writes it, the reference stands in the file as plain text; a file re-saved by
+    another program may escape it or move the document information into a compressed object
     stream, so then the PDF is read with pypdf."""
-    found = _PDF_TOKEN.search(data)
+    found = _PDF_REFERENCE.search(data)
     if found is None:
-        found = _PDF_TOKEN.search(_pdf_keywords(data).encode())
-    return found.group(1).decode() if found else None
+        found = _PDF_REFERENCE.search(_pdf_keywords(data).encode())
+    return (found.group(1).decode(), found.group(2).decode()) if found else None
 
 
 def _pdf_keywords(data: bytes) -> str:
@@ -265,7 +272,7 @@ _FILE_CHECKS: dict[str, tuple[str, str, str]] = {  # FileCheck -> (css class, he
     "original": ("valid", "文件与签发原件一致", "上传的文件与发证机关存档的原件逐字节相同，未被改动。"),
     "modified": ("revoked", "文件已被改动", "文件中的电子签名属于下列证书，但文件内容与存档原件不一致，"
                  "可能被编辑或伪造。请以本页所示的证书内容为准。"),
-    "forged": ("revoked", "签名无效", "文件中的证书签名未能通过发证机关公钥校验，文件不可信。"),
+    "forged": ("revoked", "签名无效", "文件所载的证书编号与电子签名不是发证机关签发的，文件不可信。"),
     "not_a_certificate": ("unknown", "未识别为证书", "文件中没有本系统签发的证书签名，请上传发证机关提供的证书PDF原件。"),
 }
 

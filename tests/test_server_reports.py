@@ -14,7 +14,7 @@ import msgspec
 from pypdf import PdfReader, PdfWriter
 
 from server.auth import load_or_create_key
-from server.certificates import generate_keypair, sign, token_in_pdf, verify
+from server.certificates import generate_keypair, reference_in_pdf, sign, signature_of, verify
 from server.db import connect
 from serverkit import TODAY, Server, demo_dir, server  # noqa: F401  (fixtures)
 from test_server_workflow import complete
@@ -216,9 +216,9 @@ def test_a_certificate_downloads_as_the_same_filed_original(server: Server):
     conn = connect(server.settings.db_path)
     assert conn.execute("SELECT pdf_sha256 FROM certificates WHERE serial = ?", (serial,)).fetchone()[0] == digest
     assert digest in server.client.get(f"/verify/{serial}").text
-    # The file carries its whole signed certificate.
-    token = token_in_pdf(first)
-    assert token == conn.execute("SELECT token FROM certificates WHERE serial = ?", (serial,)).fetchone()[0]
+    # The file names its certificate and the signature it was issued with.
+    token = conn.execute("SELECT token FROM certificates WHERE serial = ?", (serial,)).fetchone()[0]
+    assert reference_in_pdf(first) == (serial, signature_of(token))
 
 
 def test_the_original_file_checks_out_and_shows_what_it_certifies(server: Server):
@@ -245,22 +245,28 @@ def test_an_edited_certificate_file_is_detected(server: Server):
     at = pdf.index(b"stream", len(pdf) // 2) + 20
     flipped[at] ^= 0x01
     for copy in (edited.getvalue(), bytes(flipped)):
-        assert token_in_pdf(copy) is not None
+        assert reference_in_pdf(copy) is not None
         r = upload(server, copy)
         assert r.status_code == 200
         assert "文件已被改动" in r.text and "文件与签发原件一致" not in r.text
         assert "芙蓉北路街道" in r.text and serial in r.text  # the genuine content, to compare with
 
 
-def test_a_certificate_file_signed_by_another_key_is_not_trusted(server: Server):
+def test_a_certificate_file_with_a_signature_that_was_not_issued_is_not_trusted(server: Server):
     serial, pdf = certificate_of(server, "hn-cs-kf-lyh")
-    token = token_in_pdf(pdf)
-    forged_claims = verify(token, load_or_create_key(server.settings.cert_key_path).public_key())
-    forged_claims = msgspec.structs.replace(forged_claims, unit_name="伪造街道")
-    forged = pdf.replace(token.encode(), sign(forged_claims, generate_keypair()[0]).encode())
-    r = upload(server, forged)
-    assert r.status_code == 200 and "签名无效" in r.text
-    assert "伪造街道" not in r.text and "有效<small>" not in r.text
+    conn = connect(server.settings.db_path)
+    token = conn.execute("SELECT token FROM certificates WHERE serial = ?", (serial,)).fetchone()[0]
+    claims = verify(token, load_or_create_key(server.settings.cert_key_path).public_key())
+    # A copy with its claims changed and signed by another key ...
+    other = sign(msgspec.structs.replace(claims, unit_name="伪造街道"), generate_keypair()[0])
+    forged = pdf.replace(signature_of(token).encode(), signature_of(other).encode())
+    # ... or naming a serial that was never issued.
+    unknown = pdf.replace(f"{serial}:".encode(), b"KF-2099-0001:")
+    for copy in (forged, unknown):
+        assert reference_in_pdf(copy) is not None and reference_in_pdf(copy) != reference_in_pdf(pdf)
+        r = upload(server, copy)
+        assert r.status_code == 200 and "签名无效" in r.text
+        assert "伪造街道" not in r.text and "有效<small>" not in r.text and "浏阳河街道" not in r.text
 
 
 def test_a_file_that_is_no_certificate_is_said_to_be_none(server: Server):
