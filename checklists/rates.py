@@ -293,12 +293,21 @@ class Rollup:
             if u.level == "village" and u.accepted:
                 self.accepted_villages.add(u.id)
 
+    def include(self, area: Area, path: list[Area]) -> None:
+        """Make `area` (its ancestors `path`, top first) reportable even when no unit lies under
+        it, e.g. a new county whose townships are not entered yet: its rates are then 0 of 0."""
+        if area.id not in self.areas:
+            self.areas[area.id] = area
+            self.paths[area.id] = path
+
     def _acc(self, node: str) -> _Acc | None:
         """The counters of an area or unit; None if it is not in the input."""
         acc = self.accs.get(node)
         if acc is None and node in self.units:  # a unit without children: only itself
             acc = _Acc()
             acc.add(self.units[node], self.as_of)
+        elif acc is None and node in self.areas:  # an included area with nothing under it
+            acc = _Acc()
         return acc
 
     def _within(self, u: UnitStatus, node: str) -> bool:

@@ -16,6 +16,8 @@ from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
+from pdfgen.errors import FontMissing
+
 SETTING = "DABIAO_CJK_FONT"
 DEBIAN_PACKAGE = "fonts-wqy-zenhei"
 
@@ -26,10 +28,6 @@ CANDIDATES: list[tuple[Path, int]] = [
     (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), 0),
     (Path("/usr/share/fonts/truetype/arphic/uming.ttc"), 0),
 ]
-
-
-class FontMissing(RuntimeError):
-    """No usable CJK TrueType font: the message says which setting and package fix it."""
 
 
 def _parse_setting(value: str) -> tuple[Path, int]:

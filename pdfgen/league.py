@@ -203,7 +203,8 @@ def _league_table(st, rows: list[RateRow], codes: list[str], names: Mapping[str,
             DASH if not u or u.score is None else f"{u.score:g}",
             str(r.villages.denominator), str(r.villages.numerator), pct(r.villages.rate),
             str(u.drills_this_year) if u else DASH,
-            short_date(u.passed_on or u.certificate_date) if u and (u.passed_on or u.certificate_date) else DASH,
+            # the latest acceptance: the date of the certificate in force, beside its number
+            short_date(u.certificate_date or u.passed_on) if u and (u.certificate_date or u.passed_on) else DASH,
             (u.certificate_serial or DASH) if u else DASH,
             overdue,
         ])

@@ -10,6 +10,9 @@ village). What they may do there depends on their role:
 | reviewer | 区/县 应急管理局                       | read; review (comment, return, accept) |
 | viewer   | 市/省 应急管理厅                       | read                                   |
 | admin    | standards owner / user administrator  | read; admin (users in the subtree)     |
+
+An account sits at a unit of the level its role belongs to (ROLE_LEVELS), so that a reviewer is
+always a county bureau above the streets it accepts, never a street reviewing itself.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sqlite3
 from typing import Literal
 
 from server.auth import Principal
-from server.problems import Forbidden, NotFound
+from server.problems import Forbidden, InvalidInput, NotFound
 
 Action = Literal["read", "write", "review", "admin"]
 ROLES = ("field", "village", "reviewer", "viewer", "admin")
@@ -30,6 +33,24 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read", "admin"}),
 }
 ACTION_NAMES = {"read": "查看", "write": "填报", "review": "审核", "admin": "管理"}
+ROLE_LEVELS: dict[str, tuple[str, ...]] = {
+    "field": ("township",),
+    "village": ("village",),
+    "reviewer": ("county",),  # the 区/县应急管理局 verifies and issues (DOMAIN.md §3.1)
+    "viewer": ("province", "city", "county"),
+    "admin": ("province", "city", "county"),
+}
+LEVEL_NAMES = {"province": "省", "city": "市州", "county": "县市区", "township": "乡镇（街道）", "village": "村（社区）"}
+
+
+def check_role_level(role: str, org: sqlite3.Row) -> None:
+    """InvalidInput unless an account of `role` may sit at `org` (a row with name and level)."""
+    levels = ROLE_LEVELS.get(role, ())
+    if org["level"] not in levels:
+        allowed = "、".join(LEVEL_NAMES[level] for level in levels)
+        raise InvalidInput(
+            f"{role} 账号须设在{allowed}一级，{org['name']}是{LEVEL_NAMES.get(org['level'], org['level'])} / "
+            f"a {role} account belongs to a {' or '.join(levels)} unit, not a {org['level']}", field="org_id")
 
 
 def org_row(conn: sqlite3.Connection, org_id: str) -> sqlite3.Row:

@@ -24,7 +24,15 @@ from server.audit import audit, now_iso
 from server.auth import Principal
 from server.db import select_in, transaction
 from server.fields import FieldWrites
-from server.problems import Conflict, Incomplete, InvalidInput, InvalidTransition, NotFound, UnknownStandard
+from server.problems import (
+    Conflict,
+    Incomplete,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    NotPassed,
+    UnknownStandard,
+)
 from sync.conflict import Version
 from sync.hlc import Clock
 from sync.wire import assessment_id as derived_id
@@ -519,9 +527,30 @@ class Assessments:
         standard = self.standard(row["standard_ref"])
         for item_id, _ in item_comments:
             _known_item(standard, item_id, "items")
+        if decision == "accept":
+            self._check_acceptable(row)
         new = {"return": "returned", "accept": "accepted", "reject": "rejected"}[decision]
         self._transition(who, row, new, decision, comment, item_comments)
         return self.view(who, assessment_id)
+
+    def _check_acceptable(self, row: sqlite3.Row) -> None:
+        """Acceptance certifies 达标: refused while the stored result does not pass (every
+        dimension's mandatory items), or while an on-site spot check disputes an item; the reviewer
+        returns such an assessment for rework or rejects it."""
+        result = msgspec.json.decode(row["result"], type=Result) if row["result"] else None
+        if result is None or not result.passed:
+            failing = [i for d in (result.dimensions if result else []) for i in d.failing]
+            dims = "、".join(d.name for d in (result.dimensions if result else []) if not d.passed)
+            raise NotPassed(
+                f"评估结果未达标（{dims or '尚无结果'}），请退回整改或否决 / the result does not pass: "
+                f"return it for rework or reject it", failing=failing)
+        disputed = [r[0] for r in self.conn.execute(
+            "SELECT item_id FROM spot_checks WHERE assessment_id = ? AND result = 'disputed' ORDER BY item_id",
+            (row["id"],))]
+        if disputed:
+            raise NotPassed(
+                f"现场抽查有异议的条目：{'、'.join(disputed)}，请退回整改或否决 / on-site spot checks dispute "
+                f"{', '.join(disputed)}", item=disputed[0], failing=disputed)
 
     def _transition(
         self,

@@ -13,6 +13,8 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 
+from pdfgen.errors import FontMissing
+
 log = logging.getLogger("dabiao")
 MEDIA_TYPE = "application/problem+json"
 
@@ -74,6 +76,13 @@ class Incomplete(Problem):
     slug, status, title = "incomplete", 422, "尚有必填项或证明材料未完成 / Assessment incomplete"
 
 
+class NotPassed(Problem):
+    """Acceptance of an assessment whose result does not meet the standard, or whose on-site spot
+    check disputed an item: `failing` lists the items concerned."""
+
+    slug, status, title = "not-passed", 422, "未达到标准，不能验收 / Does not meet the standard"
+
+
 class TooManyRequests(Problem):
     slug, status, title = "rate-limited", 429, "请求过于频繁，请稍后再试 / Too many requests"
 
@@ -94,6 +103,13 @@ class UploadOffset(Problem):
     """A chunk sent for the wrong offset: `received` says where to continue."""
 
     slug, status, title = "upload-offset", 409, "上传位置不符，请从服务器已接收处继续 / Resume from the received offset"
+
+
+class PdfUnavailable(Problem):
+    """A PDF cannot be made on this server (no CJK font): the detail names the setting and the
+    package that fix it. Nothing was stored."""
+
+    slug, status, title = "pdf-unavailable", 503, "暂时无法生成PDF / PDF generation unavailable"
 
 
 class InternalError(Problem):
@@ -158,6 +174,12 @@ def unstorable_handler(request: Request, exc: Exception) -> Response:
     return _response({**InvalidInput(what).body(), "instance": request.url.path})
 
 
+def font_handler(request: Request, exc: FontMissing) -> Response:
+    """A PDF without its CJK font would be unreadable: say so, with the fix, instead of a 500."""
+    log.error("PDF refused on %s %s: %s", request.method, request.url.path, exc)
+    return _response({**PdfUnavailable(str(exc)).body(), "instance": request.url.path})
+
+
 def internal_handler(request: Request, exc: Exception) -> Response:
     """Never a stack trace to the client: log it, answer with a generic problem."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -178,5 +200,6 @@ EXCEPTION_HANDLERS = {
     HTTPException: http_handler,
     UnicodeEncodeError: unstorable_handler,
     OverflowError: unstorable_handler,
+    FontMissing: font_handler,
     Exception: internal_handler,
 }

@@ -22,7 +22,7 @@ import sqlite3
 import msgspec
 
 from checklists.loader import Catalog
-from checklists.rates import Area, UnitStatus
+from checklists.rates import Area, Rollup, UnitStatus, roll_up
 
 
 # assessments.dims: each dimension's pass, kept beside the full result (migration 006).
@@ -104,3 +104,30 @@ def unit_statuses(conn: sqlite3.Connection, catalog: Catalog, root_path: str, as
             review=r["status"],
         ))
     return out
+
+
+def rollup_of(conn: sqlite3.Connection, catalog: Catalog, org: sqlite3.Row, as_of: dt.date) -> Rollup:
+    """Every area's rates under `org` (a row of orgs) as of a date; `org` itself is always
+    reportable, with zero counts when nothing is under it yet."""
+    rollup = roll_up(unit_statuses(conn, catalog, org["path"], as_of), as_of)
+    ids = org["path"].strip("/").split("/")[:-1]
+    found = {r[0]: Area(id=r[0], name=r[1], level=r[2]) for r in conn.execute(
+        f"SELECT id, name, level FROM orgs WHERE id IN ({','.join('?' * len(ids))})", ids)}
+    rollup.include(Area(id=org["id"], name=org["name"], level=org["level"]), [found[i] for i in ids if i in found])
+    return rollup
+
+
+def labels(conn: sqlite3.Connection, catalog: Catalog, path: str) -> tuple[str, str]:
+    """The short labels of the standards the townships and the villages under `path` are held
+    to, e.g. ("六有", "四有") in 平江县; several joined with "/" ("三有/四有" for a province)."""
+    low, high = path, path + "\U0010ffff"
+    found: dict[str, set[str]] = {"township": set(), "village": set()}
+    for level, ref in conn.execute(
+            "SELECT DISTINCT level, standard_ref FROM orgs WHERE path >= ? AND path < ? "
+            "AND level IN ('township', 'village') AND standard_ref IS NOT NULL", (low, high)):
+        try:
+            found[level].add(catalog.get(ref).label)
+        except KeyError:
+            continue
+    return ("/".join(sorted(found["township"])) or "六有",
+            "/".join(sorted(found["village"], key=lambda x: "三四".find(x[0]))) or "三有")

@@ -108,6 +108,32 @@ def complete(srv: Server, user: str, aid: str) -> None:
         assert put.status_code == 200, put.text
 
 
+def make_passing(srv: Server, user: str, aid: str) -> dict:
+    """Answer every failing or missing item and add every dated record of a generated good sheet,
+    with real uploaded evidence, so that the assessment (draft or returned) meets its standard and
+    can be submitted and accepted. Returns the result."""
+    view = srv.as_user(user, "GET", f"/assessments/{aid}").json()
+    standard = shipped_catalog().get(view["standard_ref"])
+    good = sample_sheet(standard, random.Random(1), quality=1.0, as_of=TODAY, unit="x")
+
+    def real(attachments, label: str) -> list:
+        return [msgspec.structs.replace(a, sha256=upload(srv, user, f"{label}-{i}")) for i, a in enumerate(attachments)]
+
+    result = srv.as_user(user, "GET", f"/assessments/{aid}/result").json()
+    for item in result["items"]:
+        answer = good.answers.get(item["id"])
+        if item["status"] in ("fail", "missing") and answer is not None:
+            body = msgspec.to_builtins(msgspec.structs.replace(answer, evidence=real(answer.evidence, item["id"])))
+            assert srv.as_user(user, "PUT", f"/assessments/{aid}/answers/{item['id']}", json=body).status_code == 200
+    for record in good.records:
+        body = msgspec.to_builtins(msgspec.structs.replace(record, attachments=real(record.attachments, record.id)))
+        r = srv.as_user(user, "POST", f"/assessments/{aid}/records", json=body)
+        assert r.status_code in (200, 201), r.text
+    result = srv.as_user(user, "GET", f"/assessments/{aid}/result").json()
+    assert result["passed"], [i for i in result["items"] if i["status"] in ("fail", "missing") and i["mandatory"]]
+    return result
+
+
 def add_user(srv: Server, username: str, role: str, org_id: str, display_name: str = "测试账号") -> None:
     """Another account with the demo password (copied hash: argon2 is slow to compute)."""
     conn = open_database(srv.settings.db_path)

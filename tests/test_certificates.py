@@ -168,7 +168,7 @@ def test_short_signature_keeps_both_ends(keys):
 
 def test_verify_page_valid_shows_what_was_certified():
     page = verify_page(make_certificate(), "valid")
-    assert "有效" in page and "已撤销" not in page
+    assert 'class="status valid">有效' in page and "已撤销" not in page
     for text in ("KF-2024-0001", "望麓园街道", "湖南省长沙市开福区望麓园街道", "长沙市开福区应急管理局",
                  "2024年11月20日", "2027年11月19日", "hunan.township.liuyou@2021", "有应急培训演练"):
         assert text in page
@@ -190,7 +190,7 @@ def test_verify_page_unknown_serial():
 
 def test_verify_page_expired_certificate():
     page = verify_page(make_certificate(), "valid", as_of=dt.date(2028, 1, 1))
-    assert "已过期" in page
+    assert "已过期" in page and "status valid" not in page
 
 
 def test_verify_page_escapes_html():

@@ -111,3 +111,31 @@ def test_every_protected_endpoint_needs_a_token(matrix_server: Server):
         r = matrix_server.client.request(method, _fill(path, aid, QZH), json=_fill(body, aid, QZH))
         assert r.status_code == 401, (method, path, r.text)
         assert r.json()["type"] == "urn:dabiao:problem:unauthenticated"
+
+
+@pytest.mark.parametrize(("role", "org_id", "ok"), [
+    ("reviewer", "hn-cs-kf", True), ("reviewer", "hn-cs-kf-wly", False), ("reviewer", "hn", False),
+    ("field", "hn-cs-kf-wly", True), ("field", "hn-cs-kf", False), ("village", "hn-cs-kf-qzh-c01", True),
+    ("village", "hn-cs-kf-qzh", False), ("viewer", "hn-cs", True), ("viewer", "hn-cs-kf-qzh-c01", False),
+    ("admin", "hn-cs", True), ("admin", "hn-cs-kf-wly", False),
+])
+def test_an_account_sits_at_the_level_of_its_role(matrix_server: Server, role: str, org_id: str, ok: bool):
+    body = {"username": f"lvl_{role}_{org_id}".replace("-", "_")[:60], "display_name": "测试", "password": "long-password-1",
+            "role": role, "org_id": org_id}
+    r = matrix_server.as_user("hn_admin", "POST", "/admin/users", json=body)
+    if ok:
+        assert r.status_code == 201, r.text
+    else:
+        assert r.status_code == 422 and r.json()["field"] == "org_id", r.text
+
+
+def test_a_street_cannot_be_made_its_own_reviewer(matrix_server: Server):
+    body = {"username": "wly_staff", "display_name": "望麓园街道工作人员", "password": "long-password-1",
+            "role": "field", "org_id": "hn-cs-kf-wly"}
+    uid = matrix_server.as_user("hn_admin", "POST", "/admin/users", json=body).json()["id"]
+    r = matrix_server.as_user("hn_admin", "PATCH", f"/admin/users/{uid}", json={"role": "reviewer"})
+    assert r.status_code == 422 and r.json()["field"] == "org_id"
+    r = matrix_server.as_user("hn_admin", "PATCH", f"/admin/users/{uid}", json={"role": "reviewer", "org_id": "hn-cs-kf"})
+    assert r.status_code == 200 and r.json()["role"] == "reviewer"
+    r = matrix_server.as_user("hn_admin", "PATCH", f"/admin/users/{uid}", json={"org_id": "hn-cs-kf-wly"})
+    assert r.status_code == 422  # moving the reviewer down to a street is refused too

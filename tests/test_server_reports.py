@@ -6,18 +6,19 @@ from __future__ import annotations
 import base64
 import codecs
 import csv
+import datetime as dt
 import hashlib
 import io
 import subprocess
 
 import msgspec
+import pytest
 from pypdf import PdfReader, PdfWriter
 
 from server.auth import load_or_create_key
 from server.certificates import generate_keypair, reference_in_pdf, sign, signature_of, verify
 from server.db import connect
-from serverkit import TODAY, Server, demo_dir, server  # noqa: F401  (fixtures)
-from test_server_workflow import complete
+from serverkit import TODAY, Server, demo_dir, make_passing, server  # noqa: F401  (fixtures)
 
 
 def pdf_text(data: bytes) -> str:
@@ -66,7 +67,7 @@ def test_certificate_verify_and_revoke(server: Server):
     conn = connect(server.settings.db_path)
     serial = conn.execute("SELECT serial FROM certificates WHERE assessment_id = ?", (aid,)).fetchone()[0]
     page = server.client.get(f"/verify/{serial}")  # public, no token
-    assert page.status_code == 200 and "有效" in page.text and "望麓园街道" in page.text
+    assert page.status_code == 200 and 'class="status valid"' in page.text and "望麓园街道" in page.text
     assert "未查到" in server.client.get("/verify/KF-1999-9999").text
 
     r = server.as_user("kf_field_wly", "POST", f"/certificates/{serial}/revoke", json={"reason": "x"})
@@ -93,13 +94,13 @@ def test_tampered_certificate_fails_verification(server: Server):
     forged = base64.urlsafe_b64encode(json.dumps(claims, ensure_ascii=False).encode()).rstrip(b"=").decode()
     conn.execute("UPDATE certificates SET token = ? WHERE serial = ?", (f"{head}.{forged}.{sig}", serial))
     page = server.client.get(f"/verify/{serial}").text
-    assert "有效" not in page.replace("无效", "") or "签名" in page
-    assert "伪造街道" not in page
+    assert "证书无效" in page and "签名" in page and 'class="status valid"' not in page
+    assert "伪造街道" not in page and "100 分" not in page
 
 
 def test_acceptance_issues_a_certificate(server: Server):
     aid = server.assessment_id("hn-cs-kf-qzh")
-    complete(server, "kf_field_qzh", aid)
+    make_passing(server, "kf_field_qzh", aid)
     assert server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").status_code == 200
     assert server.as_user("kf_reviewer", "GET", f"/assessments/{aid}/certificate").status_code == 404
     assert server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/accept", json={}).status_code == 200
@@ -225,7 +226,7 @@ def test_the_original_file_checks_out_and_shows_what_it_certifies(server: Server
     serial, pdf = certificate_of(server, "hn-cs-kf-qst")
     r = upload(server, pdf)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "文件与签发原件一致" in r.text and "有效" in r.text and "清水塘街道" in r.text and serial in r.text
+    assert "文件与签发原件一致" in r.text and "证书状态：有效" in r.text and "清水塘街道" in r.text and serial in r.text
     # After a revocation the same original still matches, and the page says it is revoked.
     server.as_user("kf_reviewer", "POST", f"/certificates/{serial}/revoke", json={"reason": "复查不合格"})
     r = upload(server, pdf)
@@ -266,7 +267,7 @@ def test_a_certificate_file_with_a_signature_that_was_not_issued_is_not_trusted(
         assert reference_in_pdf(copy) is not None and reference_in_pdf(copy) != reference_in_pdf(pdf)
         r = upload(server, copy)
         assert r.status_code == 200 and "签名无效" in r.text
-        assert "伪造街道" not in r.text and "有效<small>" not in r.text and "浏阳河街道" not in r.text
+        assert "伪造街道" not in r.text and "status valid" not in r.text and "浏阳河街道" not in r.text
 
 
 def test_a_file_that_is_no_certificate_is_said_to_be_none(server: Server):
@@ -274,7 +275,7 @@ def test_a_file_that_is_no_certificate_is_said_to_be_none(server: Server):
     gap = server.as_user("kf_field_qzh", "GET", f"/assessments/{aid}/gap-report").content
     for data in (gap, b"hello"):
         r = upload(server, data)
-        assert r.status_code == 200 and "未识别为证书" in r.text and "有效<small>" not in r.text
+        assert r.status_code == 200 and "未识别为证书" in r.text and "status valid" not in r.text
 
 
 def test_bad_uploads_are_problems(server: Server):
@@ -286,14 +287,86 @@ def test_bad_uploads_are_problems(server: Server):
     assert 400 <= r.status_code < 500
 
 
-def test_a_certificate_record_altered_in_the_database_is_shown_as_invalid(server: Server):
+# ---------------------------------------------------------------------------------------------
+# Reports for every kind of area, and what they refuse
+
+
+def add_empty_county(server: Server) -> None:
     conn = connect(server.settings.db_path)
-    serial, token = conn.execute("SELECT serial, token FROM certificates WHERE org_id = 'hn-cs-kf-xyl'").fetchone()
-    head, _, sig = token.split(".")
-    claims = verify(token, load_or_create_key(server.settings.cert_key_path).public_key())
-    body = base64.urlsafe_b64encode(msgspec.json.encode(msgspec.structs.replace(claims, score=100.0)))
-    conn.execute("UPDATE certificates SET token = ? WHERE serial = ?",
-                 (f"{head}.{body.rstrip(b'=').decode()}.{sig}", serial))
+    conn.execute("INSERT INTO orgs (id, parent_id, name, level, kind, path, attributes) VALUES "
+                 "('hn-cs-xq', 'hn-cs', '长沙示例新区', 'county', '区', '/hn/hn-cs/hn-cs-xq/', '{}')")
     conn.commit()
-    page = server.client.get(f"/verify/{serial}").text
-    assert "证书无效" in page and "签名" in page and "有效<small>" not in page
+
+
+def test_a_county_with_no_townships_yet_reports_zeros(server: Server):
+    add_empty_county(server)
+    r = server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-xq?since=2024-01-01")
+    assert r.status_code == 200, r.text
+    total = r.json()["total"]
+    assert total["name"] == "长沙示例新区" and [a["name"] for a in total["path"]] == ["湖南省", "长沙市"]
+    assert total["townships"] == {"numerator": 0, "denominator": 0, "rate": None} and r.json()["rows"] == []
+    league = server.as_user("cs_viewer", "GET", "/reports/league/hn-cs-xq")
+    assert league.status_code == 200 and "长沙示例新区" in pdf_text(league.content)
+    comparison = server.as_user("cs_viewer", "GET", "/reports/comparison/hn-cs-xq")
+    assert comparison.status_code == 200 and "长沙示例新区" in pdf_text(comparison.content)
+    # ... and the city around it still adds up.
+    city = server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs").json()["total"]
+    assert city["townships"]["denominator"] == 16
+
+
+@pytest.mark.parametrize(("url", "level"), [
+    ("/reports/league/hn", "province"), ("/reports/league/hn-cs", "city"),
+    ("/reports/league/hn-cs-kf-qzh", "township"), ("/reports/league/hn-cs-kf-qzh-c01", "village"),
+    ("/reports/comparison/hn-cs-kf-qzh", "township"), ("/reports/comparison/hn-cs-kf-qzh-c01", "village"),
+])
+def test_a_report_for_a_level_it_does_not_cover_is_refused(server: Server, url: str, level: str):
+    r = server.as_user("hn_viewer", "GET", url)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "org_id" and level in r.json()["detail"]
+
+
+def test_since_must_come_before_as_of_in_every_report(server: Server):
+    for url in ("/reports/rates/hn", "/reports/comparison/hn", "/reports/league/hn-cs-kf"):
+        r = server.as_user("hn_viewer", "GET", f"{url}?as_of=2024-11-20&since=2030-01-01")
+        assert r.status_code == 422 and r.json()["field"] == "since", url
+
+
+def test_pingjiang_league_names_its_village_stations_si_you(server: Server):
+    r = server.as_user("pj_reviewer", "GET", "/reports/league/hn-yy-pj")
+    assert r.status_code == 200
+    text = pdf_text(r.content).replace(" ", "")
+    assert "“四有”应急服务站" in text and "“三有”" not in text
+    assert "平江县基层应急能力“六有”达标情况通报" in text and "逾期" in text
+
+
+def test_league_shows_the_date_of_the_certificate_in_force_beside_its_number(server: Server):
+    from checklists.loader import shipped_catalog
+    from server import acceptance
+
+    aid = server.assessment_id("hn-cs-kf-wly")
+    conn = connect(server.settings.db_path)
+    key = load_or_create_key(server.settings.cert_key_path)
+    renewal = acceptance.issue(conn, shipped_catalog(), key, aid, None, dt.date(2025, 6, 1), "http://x")
+    conn.commit()
+    text = pdf_text(server.as_user("kf_reviewer", "GET", "/reports/league/hn-cs-kf?as_of=2025-07-01").content)
+    line = next(line for line in text.splitlines() if "望麓园街道" in line and "KF-" in line)
+    assert renewal.serial in line and "2025.06.01" in line and "2024.11.20" not in line
+
+
+def test_a_pdf_without_its_cjk_font_is_a_clear_503(server: Server, monkeypatch, tmp_path):
+    from pdfgen import fonts
+
+    monkeypatch.setenv(fonts.SETTING, str(tmp_path / "missing.ttf"))
+    monkeypatch.setattr(fonts, "CANDIDATES", [])
+    r = server.as_user("kf_reviewer", "GET", "/reports/league/hn-cs-kf")
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"] == "urn:dabiao:problem:pdf-unavailable"
+    assert "DABIAO_CJK_FONT" in body["detail"] and "fonts-wqy-zenhei" in body["detail"]
+
+
+def test_every_accepted_demo_assessment_meets_its_standard(server: Server):
+    conn = connect(server.settings.db_path)
+    rows = conn.execute("SELECT a.passed, c.serial FROM assessments a LEFT JOIN certificates c "
+                        "ON c.assessment_id = a.id WHERE a.status = 'accepted'").fetchall()
+    assert len(rows) == 22 and all(passed == 1 and serial for passed, serial in rows)

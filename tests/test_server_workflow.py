@@ -14,7 +14,7 @@ from checklists.loader import shipped_catalog
 from checklists.samples import sample_sheet
 from server.db import connect
 from server.demo import tiny_png
-from serverkit import TODAY, Server, complete, demo_dir, server, upload  # noqa: F401  (fixtures)
+from serverkit import TODAY, Server, complete, demo_dir, make_passing, server, upload  # noqa: F401  (fixtures)
 
 QZH = "hn-cs-kf-qzh"
 
@@ -50,7 +50,7 @@ def test_submission_waits_for_referenced_attachments(server: Server):
 
 def test_return_resubmit_accept_and_edits_refused_after_acceptance(server: Server):
     aid = server.assessment_id(QZH)
-    complete(server, "kf_field_qzh", aid)
+    make_passing(server, "kf_field_qzh", aid)
     assert server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").json()["status"] == "submitted"
 
     # Under review the field official cannot edit.
@@ -147,3 +147,38 @@ def test_create_assessment_pins_the_units_standard_and_refuses_duplicates(server
     r = server.as_user("kf_field_qzh", "POST", "/assessments",
                        json={"org_id": QZH, "period": 2026, "standard_ref": "hunan.township.liuyou@1999"})
     assert r.status_code == 422 and r.json()["type"] == "urn:dabiao:problem:unknown-standard"
+
+
+def test_a_result_that_does_not_pass_cannot_be_accepted(server: Server):
+    aid = server.assessment_id(QZH)
+    complete(server, "kf_field_qzh", aid)  # every mandatory item answered, six of them failing
+    assert server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").status_code == 200
+    failing = {i["id"] for i in server.as_user("kf_reviewer", "GET", f"/assessments/{aid}/result").json()["items"]
+               if i["mandatory"] and i["status"] == "fail"}
+    assert failing
+    r = server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/accept", json={"comment": "验收合格"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"] == "urn:dabiao:problem:not-passed" and set(body["failing"]) == failing
+    assert "有队伍" in body["detail"] or "有应急队伍" in body["detail"]  # the failing dimensions, named
+    assert server.as_user("kf_reviewer", "GET", f"/assessments/{aid}").json()["status"] == "submitted"
+    assert server.as_user("kf_reviewer", "GET", f"/assessments/{aid}/certificate").status_code == 404
+    # Returned for rework, completed, resubmitted: now it can be accepted.
+    server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/return", json={"comment": "请整改"})
+    make_passing(server, "kf_field_qzh", aid)
+    assert server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").status_code == 200
+    assert server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/accept", json={}).status_code == 200
+
+
+def test_a_disputed_spot_check_blocks_acceptance(server: Server):
+    aid = server.assessment_id(QZH)
+    make_passing(server, "kf_field_qzh", aid)
+    assert server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").status_code == 200
+    r = server.as_user("kf_reviewer", "PUT", f"/assessments/{aid}/spot-checks/TS-DW-01",
+                       json={"result": "disputed", "note": "现场只有 9 人"})
+    assert r.status_code == 200
+    r = server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/accept", json={})
+    assert r.status_code == 422 and r.json()["item"] == "TS-DW-01" and r.json()["failing"] == ["TS-DW-01"]
+    r = server.as_user("kf_reviewer", "PUT", f"/assessments/{aid}/spot-checks/TS-DW-01",
+                       json={"result": "confirmed", "note": "复核 18 人"})
+    assert server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/accept", json={}).status_code == 200

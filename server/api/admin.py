@@ -11,7 +11,7 @@ from litestar import Controller, get, patch, post
 from litestar.params import Parameter
 from msgspec import UNSET, Meta, UnsetType
 
-from server.access import org_path, require
+from server.access import check_role_level, org_row, require
 from server.audit import audit
 from server.auth import Principal, hash_password
 from server.db import transaction
@@ -74,7 +74,9 @@ class AdminController(Controller):
 
     @post("/", sync_to_thread=True)
     def create_user(self, data: NewUser, conn: sqlite3.Connection, principal: Principal) -> User:
-        require(principal, "admin", org_path(conn, data.org_id))
+        org = org_row(conn, data.org_id)
+        require(principal, "admin", org["path"])
+        check_role_level(data.role, org)
         with transaction(conn):
             try:
                 cur = conn.execute(
@@ -96,8 +98,11 @@ class AdminController(Controller):
         if row is None:
             raise NotFound(f"用户不存在 / no such user: {user_id}")
         require(principal, "admin", row["path"])
+        org = org_row(conn, row["org_id"] if data.org_id is UNSET else data.org_id)
         if data.org_id is not UNSET:
-            require(principal, "admin", org_path(conn, data.org_id))
+            require(principal, "admin", org["path"])
+        if data.role is not UNSET or data.org_id is not UNSET:
+            check_role_level(row["role"] if data.role is UNSET else data.role, org)
         changes = {
             k: getattr(data, k) for k in ("display_name", "role", "org_id", "active") if getattr(data, k) is not UNSET
         }

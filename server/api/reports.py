@@ -15,16 +15,16 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from msgspec import Meta
 
-from checklists.rates import RateReport, roll_up, to_csv
+from checklists.rates import RateReport, to_csv
 from server import acceptance
-from server.access import org_path, org_row, require
+from server.access import LEVEL_NAMES, org_row, require
 from server.assessments import Assessments
 from server.audit import stamp_on
 from server.auth import Principal
 from server.certificates import verify_page
 from server.db import transaction
 from server.problems import InvalidInput, NotFound, TooLarge
-from server.reports import unit_statuses
+from server.reports import labels, rollup_of
 
 PDF = "application/pdf"
 MAX_VERIFY_UPLOAD = 4 * 1024 * 1024  # a certificate PDF is about 35 KB
@@ -50,6 +50,24 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=1, max_length=1000)]
 
 
+def _report_org(conn: sqlite3.Connection, principal: Principal, org_id: str, levels: tuple[str, ...],
+                what: str) -> sqlite3.Row:
+    """The org a report is asked for, readable by the caller and of a level the report covers."""
+    org = org_row(conn, org_id)
+    require(principal, "read", org["path"])
+    if org["level"] not in levels:
+        allowed = "、".join(LEVEL_NAMES[level] for level in levels)
+        raise InvalidInput(f"{what}按{allowed}出具，{org['name']}是{LEVEL_NAMES.get(org['level'], org['level'])} / "
+                           f"{what} covers {', '.join(levels)} units, not a {org['level']}", field="org_id")
+    return org
+
+
+def _since(since: dt.date | None, day: dt.date) -> dt.date | None:
+    if since is not None and since >= day:
+        raise InvalidInput("since 须早于 as_of / since must be before as_of", field="since")
+    return since
+
+
 class ReportController(Controller):
     path = "/reports"
     tags = ["reports"]
@@ -67,14 +85,11 @@ class ReportController(Controller):
     ) -> Response:
         """达标率 (townships) and 建成率 (villages) of a unit and the level below it, as of a date,
         with numerators, denominators, per-dimension rates, overdue units and change since `since`."""
-        path = org_path(conn, org_id)
-        require(principal, "read", path)
+        org = _report_org(conn, principal, org_id, tuple(LEVEL_NAMES), "达标率")
         day = _as_of(state, as_of)
-        if since is not None and since >= day:
-            raise InvalidInput("since 须早于 as_of / since must be before as_of", field="since")
-        rollup = roll_up(unit_statuses(conn, state.catalog, path, day), day)
-        previous = roll_up(unit_statuses(conn, state.catalog, path, since), since) if since else None
-        report: RateReport = rollup.report(org_id, previous)
+        since = _since(since, day)
+        previous = rollup_of(conn, state.catalog, org, since) if since else None
+        report: RateReport = rollup_of(conn, state.catalog, org, day).report(org_id, previous)
         if format == "csv":
             return Response(
                 to_csv([report.total, *report.rows]),
@@ -85,18 +100,22 @@ class ReportController(Controller):
 
     @get("/league/{org_id:str}", sync_to_thread=True, media_type=PDF)
     def league(
-        self, org_id: str, conn: sqlite3.Connection, state: State, principal: Principal, as_of: Day = None
+        self, org_id: str, conn: sqlite3.Connection, state: State, principal: Principal,
+        as_of: Day = None, since: Day = None,
     ) -> Response[bytes]:
-        """The district 达标情况通报 PDF (one row per street/township)."""
+        """The district 达标情况通报 PDF of a county (区/县): one row per street/township, and the
+        change since `since` when given."""
         from pdfgen.league import render_league
 
-        org = org_row(conn, org_id)
-        require(principal, "read", org["path"])
+        org = _report_org(conn, principal, org_id, ("county",), "达标情况通报")
         day = _as_of(state, as_of)
-        report = roll_up(unit_statuses(conn, state.catalog, org["path"], day), day).report(org_id)
-        chain = acceptance.ancestors(conn, org["path"])
-        issuer, prefix = acceptance.issuer_of(chain)
-        data = render_league(report, issuer=issuer, doc_number=f"{prefix}应急通〔{day.year}〕1号", date=day)
+        since = _since(since, day)
+        previous = rollup_of(conn, state.catalog, org, since) if since else None
+        report = rollup_of(conn, state.catalog, org, day).report(org_id, previous)
+        issuer, prefix = acceptance.issuer_of(acceptance.ancestors(conn, org["path"]))
+        label, village_label = labels(conn, state.catalog, org["path"])
+        data = render_league(report, issuer=issuer, doc_number=f"{prefix}应急通〔{day.year}〕1号", date=day,
+                             label=label, village_label=village_label)
         return _pdf(data, f"league-{org_id}-{day}.pdf")
 
     @get("/comparison/{org_id:str}", sync_to_thread=True, media_type=PDF)
@@ -104,16 +123,23 @@ class ReportController(Controller):
         self, org_id: str, conn: sqlite3.Connection, state: State, principal: Principal,
         as_of: Day = None, since: Day = None,
     ) -> Response[bytes]:
-        """Provincial or city comparison PDF: rates by city and county, deadlines, change since `since`."""
+        """Comparison PDF of a province, city or county: rates by the two levels below it,
+        deadlines, change since `since`."""
         from pdfgen.comparison import render_comparison
 
-        org = org_row(conn, org_id)
-        require(principal, "read", org["path"])
+        org = _report_org(conn, principal, org_id, ("province", "city", "county"), "对比通报")
         day = _as_of(state, as_of)
-        rollup = roll_up(unit_statuses(conn, state.catalog, org["path"], day), day)
-        previous = roll_up(unit_statuses(conn, state.catalog, org["path"], since), since) if since else None
-        data = render_comparison(rollup, org_id, previous=previous, issuer=f"{org['name']}应急管理厅"
-                                 if org["level"] == "province" else f"{org['name']}应急管理局", date=day)
+        since = _since(since, day)
+        previous = rollup_of(conn, state.catalog, org, since) if since else None
+        if org["level"] == "province":
+            issuer = f"{org['name']}应急管理厅"
+        else:
+            issuer, _ = acceptance.issuer_of(acceptance.ancestors(conn, org["path"]))
+            if org["level"] == "city":
+                issuer = f"{org['name']}应急管理局"
+        label, village_label = labels(conn, state.catalog, org["path"])
+        data = render_comparison(rollup_of(conn, state.catalog, org, day), org_id, previous=previous, issuer=issuer,
+                                 date=day, label=label, village_label=village_label)
         return _pdf(data, f"comparison-{org_id}-{day}.pdf")
 
 
