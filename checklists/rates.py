@@ -487,9 +487,7 @@ def to_csv(rows: Sequence[RateRow]) -> bytes:
     if with_change:
         header += ["上期日期", "上期达标率（%）", "达标率变化（百分点）", "上期建成率（%）", "建成率变化（百分点）",
                    "新增达标"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    lines: list[list] = []
     for r in rows:
         t_dims = {d.code: d for d in r.township_dimensions}
         v_dims = {d.code: d for d in r.village_dimensions}
@@ -509,5 +507,23 @@ def to_csv(rows: Sequence[RateRow]) -> bytes:
             else:
                 line += [c.as_of.isoformat(), _num(c.townships.rate), _num(c.township_delta), _num(c.villages.rate),
                          _num(c.village_delta), c.newly_accepted]
-        writer.writerow(line)
+        lines.append(line)
+    return _excel_csv(header, lines)
+
+
+def overdue_csv(overdue: Sequence[Overdue]) -> bytes:
+    """The units past their deadline and not accepted (RateReport.overdue), one per line, as CSV
+    for Excel like to_csv: the list a bureau sends out with its 通报."""
+    header = ["单位", "层级", "所属地区", "截止日期", "逾期天数", "状态", "得分"]
+    return _excel_csv(header, [
+        [o.name, LEVEL_NAMES[o.level], "".join(a.name for a in o.path), o.deadline.isoformat(), o.days_overdue,
+         o.status, _num(o.score)] for o in overdue])
+
+
+def _excel_csv(header: list[str], lines: list[list]) -> bytes:
+    """CSV with CRLF line ends, UTF-8 with a byte-order mark (so Excel shows the Chinese)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(lines)
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")

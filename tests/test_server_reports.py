@@ -370,3 +370,16 @@ def test_every_accepted_demo_assessment_meets_its_standard(server: Server):
     rows = conn.execute("SELECT a.passed, c.serial FROM assessments a LEFT JOIN certificates c "
                         "ON c.assessment_id = a.id WHERE a.status = 'accepted'").fetchall()
     assert len(rows) == 22 and all(passed == 1 and serial for passed, serial in rows)
+
+
+def test_overdue_units_download_as_csv(server: Server):
+    r = server.as_user("pj_reviewer", "GET", "/reports/rates/hn-yy-pj?format=csv&table=overdue")
+    assert r.status_code == 200 and r.content.startswith(codecs.BOM_UTF8)
+    assert 'filename="overdue-hn-yy-pj-' in r.headers["content-disposition"]
+    table = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert table[0][:5] == ["单位", "层级", "所属地区", "截止日期", "逾期天数"]
+    json_overdue = server.as_user("pj_reviewer", "GET", "/reports/rates/hn-yy-pj").json()["overdue"]
+    assert [row[0] for row in table[1:]] == [o["name"] for o in json_overdue] and len(json_overdue) == 48
+    days = (TODAY - dt.date(2023, 12, 31)).days
+    assert all(row[3] == "2023-12-31" and row[4] == str(days) for row in table[1:])
+    assert {row[1] for row in table[1:]} == {"乡镇（街道）", "村（社区）"} and table[1][2].startswith("湖南省岳阳市平江县")

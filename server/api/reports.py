@@ -15,7 +15,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from msgspec import Meta
 
-from checklists.rates import RateReport, to_csv
+from checklists.rates import RateReport, overdue_csv, to_csv
 from server import acceptance
 from server.access import LEVEL_NAMES, org_row, require
 from server.assessments import Assessments
@@ -82,19 +82,22 @@ class ReportController(Controller):
         as_of: Day = None,
         since: Day = None,
         format: Literal["json", "csv"] = "json",
+        table: Literal["rates", "overdue"] = "rates",
     ) -> Response:
         """达标率 (townships) and 建成率 (villages) of a unit and the level below it, as of a date,
-        with numerators, denominators, per-dimension rates, overdue units and change since `since`."""
+        with numerators, denominators, per-dimension rates, overdue units and change since `since`.
+        As CSV, `table=overdue` lists the overdue units instead of the rates."""
         org = _report_org(conn, principal, org_id, tuple(LEVEL_NAMES), "达标率")
         day = _as_of(state, as_of)
         since = _since(since, day)
         previous = rollup_of(conn, state.catalog, org, since) if since else None
         report: RateReport = rollup_of(conn, state.catalog, org, day).report(org_id, previous)
         if format == "csv":
+            data = to_csv([report.total, *report.rows]) if table == "rates" else overdue_csv(report.overdue)
             return Response(
-                to_csv([report.total, *report.rows]),
+                data,
                 media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="rates-{org_id}-{day}.csv"'},
+                headers={"Content-Disposition": f'attachment; filename="{table}-{org_id}-{day}.csv"'},
             )
         return Response(msgspec.to_builtins(report), media_type=MediaType.JSON)
 
