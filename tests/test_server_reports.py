@@ -291,15 +291,16 @@ def test_bad_uploads_are_problems(server: Server):
 # Reports for every kind of area, and what they refuse
 
 
-def add_empty_county(server: Server) -> None:
+def add_empty_areas(server: Server) -> None:
+    """A county with no townships yet under 长沙市, and a city with no counties yet."""
     conn = connect(server.settings.db_path)
     conn.execute("INSERT INTO orgs (id, parent_id, name, level, kind, path, attributes) VALUES "
-                 "('hn-cs-xq', 'hn-cs', '长沙示例新区', 'county', '区', '/hn/hn-cs/hn-cs-xq/', '{}')")
-    conn.commit()
+                 "('hn-cs-xq', 'hn-cs', '长沙示例新区', 'county', '区', '/hn/hn-cs/hn-cs-xq/', '{}'), "
+                 "('hn-xx', 'hn', '示例市', 'city', '市', '/hn/hn-xx/', '{}')")
 
 
-def test_a_county_with_no_townships_yet_reports_zeros(server: Server):
-    add_empty_county(server)
+def test_areas_with_no_units_yet_report_zeros(server: Server):
+    add_empty_areas(server)
     r = server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-xq?since=2024-01-01")
     assert r.status_code == 200, r.text
     total = r.json()["total"]
@@ -307,8 +308,8 @@ def test_a_county_with_no_townships_yet_reports_zeros(server: Server):
     assert total["townships"] == {"numerator": 0, "denominator": 0, "rate": None} and r.json()["rows"] == []
     league = server.as_user("cs_viewer", "GET", "/reports/league/hn-cs-xq")
     assert league.status_code == 200 and "长沙示例新区" in pdf_text(league.content)
-    comparison = server.as_user("cs_viewer", "GET", "/reports/comparison/hn-cs-xq")
-    assert comparison.status_code == 200 and "长沙示例新区" in pdf_text(comparison.content)
+    comparison = server.as_user("hn_viewer", "GET", "/reports/comparison/hn-xx")
+    assert comparison.status_code == 200 and "示例市应急管理局" in pdf_text(comparison.content)
     # ... and the city around it still adds up.
     city = server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs").json()["total"]
     assert city["townships"]["denominator"] == 16
@@ -317,7 +318,8 @@ def test_a_county_with_no_townships_yet_reports_zeros(server: Server):
 @pytest.mark.parametrize(("url", "level"), [
     ("/reports/league/hn", "province"), ("/reports/league/hn-cs", "city"),
     ("/reports/league/hn-cs-kf-qzh", "township"), ("/reports/league/hn-cs-kf-qzh-c01", "village"),
-    ("/reports/comparison/hn-cs-kf-qzh", "township"), ("/reports/comparison/hn-cs-kf-qzh-c01", "village"),
+    ("/reports/comparison/hn-cs-kf", "county"), ("/reports/comparison/hn-cs-kf-qzh", "township"),
+    ("/reports/comparison/hn-cs-kf-qzh-c01", "village"),
 ])
 def test_a_report_for_a_level_it_does_not_cover_is_refused(server: Server, url: str, level: str):
     r = server.as_user("hn_viewer", "GET", url)

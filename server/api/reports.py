@@ -126,20 +126,15 @@ class ReportController(Controller):
         self, org_id: str, conn: sqlite3.Connection, state: State, principal: Principal,
         as_of: Day = None, since: Day = None,
     ) -> Response[bytes]:
-        """Comparison PDF of a province, city or county: rates by the two levels below it,
-        deadlines, change since `since`."""
+        """Comparison PDF of a province (cities, then counties) or a city (counties, then townships):
+        rates, deadlines, change since `since`. A county's streets are compared in its 通报."""
         from pdfgen.comparison import render_comparison
 
-        org = _report_org(conn, principal, org_id, ("province", "city", "county"), "对比通报")
+        org = _report_org(conn, principal, org_id, ("province", "city"), "达标建设情况对比通报")
         day = _as_of(state, as_of)
         since = _since(since, day)
         previous = rollup_of(conn, state.catalog, org, since) if since else None
-        if org["level"] == "province":
-            issuer = f"{org['name']}应急管理厅"
-        else:
-            issuer, _ = acceptance.issuer_of(acceptance.ancestors(conn, org["path"]))
-            if org["level"] == "city":
-                issuer = f"{org['name']}应急管理局"
+        issuer = f"{org['name']}应急管理{'厅' if org['level'] == 'province' else '局'}"
         label, village_label = labels(conn, state.catalog, org["path"])
         data = render_comparison(rollup_of(conn, state.catalog, org, day), org_id, previous=previous, issuer=issuer,
                                  date=day, label=label, village_label=village_label)
