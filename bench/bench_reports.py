@@ -334,11 +334,10 @@ def build_database(path: Path, units: list[UnitStatus], catalog: Catalog, seed: 
 
 def rates_report(conn: sqlite3.Connection, catalog: Catalog, org_id: str, day: dt.date):
     """What GET /reports/rates/{org_id} computes (without `since`), as in server/api/reports.py."""
-    from server.access import org_path
-    from server.reports import unit_statuses
+    from server.access import org_row
+    from server.reports import rollup_of
 
-    path = org_path(conn, org_id)
-    return roll_up(unit_statuses(conn, catalog, path, day), day).report(org_id)
+    return rollup_of(conn, catalog, org_row(conn, org_id), day).report(org_id)
 
 
 def bench_database(args: argparse.Namespace) -> None:

@@ -119,7 +119,6 @@ def render_certificate(cert: Certificate, token: str) -> bytes:
     c.setSubject(f"{cert.unit_path} {cert.standard_ref}")
     c.setCreator("Dabiao 达标")
     c.setKeywords(pdf_keywords(cert.serial, token))  # names the certificate: a file can be checked against its original
-    c.setKeywords(pdf_keywords(cert.serial, token))  # names the certificate: a file can be checked against its original
     _frame_page(cert.serial, font)(c, _Page((w, h)))
     left, right = 26 * mm, w - 26 * mm
     width = right - left

@@ -43,14 +43,20 @@ ROLE_LEVELS: dict[str, tuple[str, ...]] = {
 LEVEL_NAMES = {"province": "省", "city": "市州", "county": "县市区", "township": "乡镇（街道）", "village": "村（社区）"}
 
 
-def check_role_level(role: str, org: sqlite3.Row) -> None:
-    """InvalidInput unless an account of `role` may sit at `org` (a row with name and level)."""
-    levels = ROLE_LEVELS.get(role, ())
+def require_level(org: sqlite3.Row, levels: tuple[str, ...], zh: str, en: str) -> None:
+    """InvalidInput (field org_id) unless `org` (a row with name and level) is of one of `levels`.
+    `zh` and `en` say what needs the level, with `{allowed}` where the allowed levels go."""
     if org["level"] not in levels:
         allowed = "、".join(LEVEL_NAMES[level] for level in levels)
         raise InvalidInput(
-            f"{role} 账号须设在{allowed}一级，{org['name']}是{LEVEL_NAMES.get(org['level'], org['level'])} / "
-            f"a {role} account belongs to a {' or '.join(levels)} unit, not a {org['level']}", field="org_id")
+            f"{zh.format(allowed=allowed)}，{org['name']}是{LEVEL_NAMES.get(org['level'], org['level'])} / "
+            f"{en.format(allowed=' or '.join(levels))}, not a {org['level']}", field="org_id")
+
+
+def check_role_level(role: str, org: sqlite3.Row) -> None:
+    """InvalidInput unless an account of `role` may sit at `org` (a row with name and level)."""
+    require_level(org, ROLE_LEVELS.get(role, ()), f"{role} 账号须设在{{allowed}}一级",
+                  f"a {role} account belongs to a {{allowed}} unit")
 
 
 def org_row(conn: sqlite3.Connection, org_id: str) -> sqlite3.Row:

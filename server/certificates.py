@@ -318,18 +318,17 @@ def verify_page(
         else:
             box, title = "", "证书文件核验"
         return _PAGE.format(title=title, status=check + box, details="", footer=footer)
+    of_record = "" if file_check is None else "证书状态："  # beside the verdict on a file: about the record
     if status == "revoked":
         why = e(reason) if reason else "未说明"
-        box = f'<div class="status revoked">已撤销<small>撤销原因：{why}</small></div>'
+        box = f'<div class="status revoked">{of_record}已撤销<small>撤销原因：{why}</small></div>'
         title = "证书已撤销"
     elif as_of is not None and cert.valid_until < as_of:
-        box = f'<div class="status expired">已过期<small>有效期至 {e(_cn_date(cert.valid_until))}</small></div>'
+        box = f'<div class="status expired">{of_record}已过期<small>有效期至 {e(_cn_date(cert.valid_until))}</small></div>'
         title = "证书已过期"
     else:
-        box = '<div class="status valid">有效<small>该证书由发证机关签发，记录真实有效。</small></div>'
+        box = f'<div class="status valid">{of_record}有效<small>该证书由发证机关签发，记录真实有效。</small></div>'
         title = "证书有效"
-    if file_check is not None:  # beside the verdict on the file, this box is about the record
-        box = box.replace('">', '">证书状态：', 1)
     dims = "".join(
         f'<li>{e(d.name)}：<span class="{"ok" if d.passed else "no"}">{"达标" if d.passed else "未达标"}</span></li>'
         for d in cert.dimensions

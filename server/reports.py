@@ -23,6 +23,7 @@ import msgspec
 
 from checklists.loader import Catalog
 from checklists.rates import Area, Rollup, UnitStatus, roll_up
+from server.acceptance import ancestors
 
 
 # assessments.dims: each dimension's pass, kept beside the full result (migration 006).
@@ -110,10 +111,9 @@ def rollup_of(conn: sqlite3.Connection, catalog: Catalog, org: sqlite3.Row, as_o
     """Every area's rates under `org` (a row of orgs) as of a date; `org` itself is always
     reportable, with zero counts when nothing is under it yet."""
     rollup = roll_up(unit_statuses(conn, catalog, org["path"], as_of), as_of)
-    ids = org["path"].strip("/").split("/")[:-1]
-    found = {r[0]: Area(id=r[0], name=r[1], level=r[2]) for r in conn.execute(
-        f"SELECT id, name, level FROM orgs WHERE id IN ({','.join('?' * len(ids))})", ids)}
-    rollup.include(Area(id=org["id"], name=org["name"], level=org["level"]), [found[i] for i in ids if i in found])
+    if org["id"] not in rollup.areas:  # nothing under it yet: its ancestors are not known either
+        chain = [Area(id=r["id"], name=r["name"], level=r["level"]) for r in ancestors(conn, org["path"])]
+        rollup.include(chain[-1], chain[:-1])
     return rollup
 
 

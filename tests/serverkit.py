@@ -86,6 +86,11 @@ def upload(srv: Server, user: str, label: str) -> str:
     return sha
 
 
+def uploaded(srv: Server, user: str, attachments: list, label: str) -> list:
+    """The generated `attachments` with real files uploaded in their place (digests replaced)."""
+    return [msgspec.structs.replace(a, sha256=upload(srv, user, f"{label}-{i}")) for i, a in enumerate(attachments)]
+
+
 def complete(srv: Server, user: str, aid: str) -> None:
     """Answer every missing mandatory item well, with real uploaded evidence."""
     view = srv.as_user(user, "GET", f"/assessments/{aid}").json()
@@ -102,8 +107,7 @@ def complete(srv: Server, user: str, aid: str) -> None:
         answer = good.answers.get(item)
         if answer is None:
             continue
-        ev = [msgspec.structs.replace(a, sha256=upload(srv, user, f"{item}-{i}")) for i, a in enumerate(answer.evidence)]
-        body = msgspec.to_builtins(msgspec.structs.replace(answer, evidence=ev))
+        body = msgspec.to_builtins(msgspec.structs.replace(answer, evidence=uploaded(srv, user, answer.evidence, item)))
         put = srv.as_user(user, "PUT", f"/assessments/{aid}/answers/{item}", json=body)
         assert put.status_code == 200, put.text
 
@@ -116,17 +120,14 @@ def make_passing(srv: Server, user: str, aid: str) -> dict:
     standard = shipped_catalog().get(view["standard_ref"])
     good = sample_sheet(standard, random.Random(1), quality=1.0, as_of=TODAY, unit="x")
 
-    def real(attachments, label: str) -> list:
-        return [msgspec.structs.replace(a, sha256=upload(srv, user, f"{label}-{i}")) for i, a in enumerate(attachments)]
-
     result = srv.as_user(user, "GET", f"/assessments/{aid}/result").json()
     for item in result["items"]:
         answer = good.answers.get(item["id"])
         if item["status"] in ("fail", "missing") and answer is not None:
-            body = msgspec.to_builtins(msgspec.structs.replace(answer, evidence=real(answer.evidence, item["id"])))
+            body = msgspec.to_builtins(msgspec.structs.replace(answer, evidence=uploaded(srv, user, answer.evidence, item["id"])))
             assert srv.as_user(user, "PUT", f"/assessments/{aid}/answers/{item['id']}", json=body).status_code == 200
     for record in good.records:
-        body = msgspec.to_builtins(msgspec.structs.replace(record, attachments=real(record.attachments, record.id)))
+        body = msgspec.to_builtins(msgspec.structs.replace(record, attachments=uploaded(srv, user, record.attachments, record.id)))
         r = srv.as_user(user, "POST", f"/assessments/{aid}/records", json=body)
         assert r.status_code in (200, 201), r.text
     result = srv.as_user(user, "GET", f"/assessments/{aid}/result").json()

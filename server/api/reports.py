@@ -17,7 +17,7 @@ from msgspec import Meta
 
 from checklists.rates import RateReport, overdue_csv, to_csv
 from server import acceptance
-from server.access import LEVEL_NAMES, org_row, require
+from server.access import org_row, require, require_level
 from server.assessments import Assessments
 from server.audit import stamp_on
 from server.auth import Principal
@@ -50,15 +50,14 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=1, max_length=1000)]
 
 
-def _report_org(conn: sqlite3.Connection, principal: Principal, org_id: str, levels: tuple[str, ...],
-                what: str) -> sqlite3.Row:
-    """The org a report is asked for, readable by the caller and of a level the report covers."""
+def _report_org(conn: sqlite3.Connection, principal: Principal, org_id: str, levels: tuple[str, ...] = (),
+                what: str = "") -> sqlite3.Row:
+    """The org a report is asked for, readable by the caller and, when `levels` are given, of a
+    level the report (`what`) covers."""
     org = org_row(conn, org_id)
     require(principal, "read", org["path"])
-    if org["level"] not in levels:
-        allowed = "、".join(LEVEL_NAMES[level] for level in levels)
-        raise InvalidInput(f"{what}按{allowed}出具，{org['name']}是{LEVEL_NAMES.get(org['level'], org['level'])} / "
-                           f"{what} covers {', '.join(levels)} units, not a {org['level']}", field="org_id")
+    if levels:
+        require_level(org, levels, f"{what}按{{allowed}}出具", f"{what} covers {{allowed}} units")
     return org
 
 
@@ -87,7 +86,7 @@ class ReportController(Controller):
         """达标率 (townships) and 建成率 (villages) of a unit and the level below it, as of a date,
         with numerators, denominators, per-dimension rates, overdue units and change since `since`.
         As CSV, `table=overdue` lists the overdue units instead of the rates."""
-        org = _report_org(conn, principal, org_id, tuple(LEVEL_NAMES), "达标率")
+        org = _report_org(conn, principal, org_id)
         day = _as_of(state, as_of)
         since = _since(since, day)
         previous = rollup_of(conn, state.catalog, org, since) if since else None
