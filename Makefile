@@ -19,7 +19,12 @@ system-deps:
 run: $(STAMP) system-deps
 	$(BIN)/dabiao serve --demo
 
-test: $(STAMP) system-deps
+# Style (ruff) and types (mypy) over the packages; part of `make test`.
+lint: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint
 	$(BIN)/dabiao standards lint
 	$(BIN)/python -m pytest
 

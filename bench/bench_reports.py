@@ -43,6 +43,7 @@ from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
+from checklists.certificate import Certificate, CertificateDimension, verify_url
 from checklists.loader import Catalog, shipped_catalog
 from checklists.model import Record, Result
 from checklists.rates import Area, UnitStatus, roll_up
@@ -52,8 +53,8 @@ from pdfgen.certificate import QrCode, render_certificate
 from pdfgen.comparison import render_comparison
 from pdfgen.fonts import cjk_font
 from pdfgen.league import render_league
-from server.certificates import Certificate, CertificateDimension, generate_keypair, sign, verify_url
-from server.demo import KAIFU_STREETS as DEMO_KAIFU_STREETS
+from server.services.certificates import generate_keypair, sign
+from server.services.demo import KAIFU_STREETS as DEMO_KAIFU_STREETS
 
 AS_OF = dt.date(2024, 11, 20)
 PREVIOUS = dt.date(2023, 12, 31)
@@ -187,8 +188,9 @@ def build_database(path: Path, units: list[UnitStatus], catalog: Catalog, seed: 
 
     Returns the units as the database should report them as of AS_OF (what revocation and late
     issue leave accepted), and counts of what was written."""
-    from server.auth import hash_password
-    from server.db import DIMS_OF_RESULT, open_database, transaction
+    from server.services.auth import hash_password
+    from server.store.db import transaction
+    from server.store.migrations import DIMS_OF_RESULT, open_database
 
     rng = random.Random(seed)
     # One real Result and one sample sheet's records per standard, scored once and reused.
@@ -334,8 +336,8 @@ def build_database(path: Path, units: list[UnitStatus], catalog: Catalog, seed: 
 
 def rates_report(conn: sqlite3.Connection, catalog: Catalog, org_id: str, day: dt.date):
     """What GET /reports/rates/{org_id} computes (without `since`), as in server/api/reports.py."""
-    from server.access import org_row
-    from server.reports import rollup_of
+    from server.services.orgs import unit as org_row
+    from server.services.reports import rollup_of
 
     return rollup_of(conn, catalog, org_row(conn, org_id), day).report(org_id)
 
@@ -344,9 +346,9 @@ def bench_database(args: argparse.Namespace) -> None:
     from litestar.testing import TestClient
 
     from server.app import create_app
-    from server.db import connect
-    from server.reports import unit_statuses
+    from server.services.reports import unit_statuses
     from server.settings import Settings
+    from server.store.db import connect
 
     catalog = shipped_catalog()
     townships = args.db_townships

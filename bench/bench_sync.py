@@ -51,17 +51,25 @@ import msgspec
 from checklists.loader import Catalog, shipped_catalog
 from checklists.model import Answer, Record
 from checklists.samples import sample_sheet
-from server.assessments import Assessments
-from server.audit import now_iso
-from server.auth import Principal, load_or_create_key, principal_for_user
-from server.db import connect, open_database
-from server.demo import ACCOUNTS, DEMO_PASSWORD, load_demo
+from server.services.assessments import Assessments
+from server.services.auth import Principal, load_or_create_key, principal_for_user
+from server.services.demo import ACCOUNTS, DEMO_PASSWORD, load_demo
+from server.services.sync import SyncEngine
 from server.settings import Settings
-from sync.attachments import FileStore
-from sync.engine import SyncEngine
+from server.store.blobs import FileStore
+from server.store.db import connect, now_iso
+from server.store.migrations import open_database
 from sync.hlc import Clock
-from sync.wire import (AnswerState, AssessmentState, PullPage, PushRequest, PushResponse, PutRecord, RecordState,
-                       SetAnswer)
+from sync.wire import (
+    AnswerState,
+    AssessmentState,
+    PullPage,
+    PushRequest,
+    PushResponse,
+    PutRecord,
+    RecordState,
+    SetAnswer,
+)
 
 TODAY = dt.date(2024, 11, 20)
 SIZES = (1, 50, 500)
@@ -416,7 +424,7 @@ IN_SCOPE = "SELECT a.id FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE 
 SCOPE_READS = [  # indexed: orgs.path (unique) by range, then each table by assessment id
     f"SELECT * FROM answers WHERE assessment_id IN ({IN_SCOPE})",
     f"SELECT * FROM records WHERE assessment_id IN ({IN_SCOPE})",
-    f"SELECT a.*, o.name FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE o.path >= ? AND o.path < ?",
+    "SELECT a.*, o.name FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE o.path >= ? AND o.path < ?",
     f"SELECT * FROM comments WHERE assessment_id IN ({IN_SCOPE})",
     f"SELECT * FROM sync_conflicts WHERE assessment_id IN ({IN_SCOPE})",
 ]

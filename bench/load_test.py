@@ -64,12 +64,12 @@ for p in (str(HERE), str(HERE.parent)):  # bench_sync, and the project's package
         sys.path.insert(0, p)
 
 import msgspec  # noqa: E402
-
 from bench_sync import EDITABLE, FIELD_USERS, Edits, ServerProcess, build_demo, pct  # noqa: E402
+
 from checklists.loader import Catalog, shipped_catalog  # noqa: E402
 from checklists.model import Answer, Record, Standard  # noqa: E402
-from server.demo import ACCOUNTS, DEMO_PASSWORD  # noqa: E402
-from sync.attachments import FileStore  # noqa: E402
+from server.services.demo import ACCOUNTS, DEMO_PASSWORD  # noqa: E402
+from server.store.blobs import FileStore  # noqa: E402
 from sync.client import Backoff, Device, ServerError, SyncError, SyncReport  # noqa: E402
 from sync.transport import HttpTransport  # noqa: E402
 
@@ -212,7 +212,7 @@ class Phone:
             self.counts["loops"] += 1
             try:
                 self._edit()
-            except Exception as exc:  # noqa: BLE001 - a local refusal (ValueError) would be a bench bug: count it
+            except Exception as exc:
                 self.errors[_error_kind("edit", exc)] += 1
             self.device.report = SyncReport()
             for step in STEPS:
@@ -225,7 +225,7 @@ class Phone:
                 try:
                     fn()
                     ok = True
-                except Exception as exc:  # noqa: BLE001 - SyncError, ServerError, or a client bug: count, go on
+                except Exception as exc:
                     self.errors[_error_kind(step, exc)] += 1
                     ok = False
                 end = time.perf_counter()
@@ -699,7 +699,7 @@ def main() -> int:
             try:
                 p.device.transport.client.close()  # type: ignore[attr-defined]
                 p.device.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         if keep:
             print(f"\nkept {work} (server.log, server/dabiao.db, phones/*.db)")
@@ -709,12 +709,12 @@ def main() -> int:
     return status
 
 
-def _try(fn):  # noqa: ANN001, ANN202
+def _try(fn):
     """fn wrapped to return the exception it raised (None when it returned)."""
-    def call(arg):  # noqa: ANN001, ANN202
+    def call(arg):
         try:
             fn(arg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return exc
         return None
     return call

@@ -58,7 +58,7 @@ class _LineIndex:
     ids: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, text: str) -> "_LineIndex":
+    def of(cls, text: str) -> _LineIndex:
         index = cls()
         header = re.compile(r"^\s*\[\[\s*([A-Za-z_]+)\s*\]\]\s*$")
         ident = re.compile(r"^\s*id\s*=\s*\"([^\"]+)\"")

@@ -54,64 +54,64 @@ class Strict(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 # Conditions and rules
 
 
-class Condition(Strict):
+class Condition(Strict, frozen=True):
     """An item applies only when the unit attribute `attr` equals `equals` (e.g. 涉林 = true)."""
 
     attr: Key
     equals: bool | str | int
 
 
-class OptionRequirement(Strict):
+class OptionRequirement(Strict, frozen=True):
     """One option that a multi_select answer must include, possibly only under conditions."""
 
     value: NonEmpty
     when: list[Condition] = []
 
 
-class Yes(Strict, tag="yes", tag_field="op"):
+class Yes(Strict, frozen=True, tag="yes", tag_field="op"):
     """A yes_no answer (or a yes_no field) must be 是."""
 
     field: Key | None = None
 
 
-class AtLeast(Strict, tag="gte", tag_field="op"):
+class AtLeast(Strict, frozen=True, tag="gte", tag_field="op"):
     """A number (or numeric field) must be >= value."""
 
     value: float
     field: Key | None = None
 
 
-class AtMost(Strict, tag="lte", tag_field="op"):
+class AtMost(Strict, frozen=True, tag="lte", tag_field="op"):
     """A number (or numeric field) must be <= value."""
 
     value: float
     field: Key | None = None
 
 
-class OneOf(Strict, tag="in", tag_field="op"):
+class OneOf(Strict, frozen=True, tag="in", tag_field="op"):
     """An enum answer must be one of `values`."""
 
     values: Annotated[list[NonEmpty], Meta(min_length=1)]
     field: Key | None = None
 
 
-class IncludesAll(Strict, tag="includes", tag_field="op"):
+class IncludesAll(Strict, frozen=True, tag="includes", tag_field="op"):
     """A multi_select answer must include every listed option that applies to the unit."""
 
     options: Annotated[list[OptionRequirement], Meta(min_length=1)]
 
 
-class Present(Strict, tag="present", tag_field="op"):
+class Present(Strict, frozen=True, tag="present", tag_field="op"):
     """The item is answered (text, photo, document, gps), with its evidence."""
 
 
-class WithinMonths(Strict, tag="within_months", tag_field="op"):
+class WithinMonths(Strict, frozen=True, tag="within_months", tag_field="op"):
     """A date answer must lie within `months` months before the as-of date."""
 
     months: Annotated[int, Meta(ge=1)]
 
 
-class RecordCount(Strict, tag="records", tag_field="op"):
+class RecordCount(Strict, frozen=True, tag="records", tag_field="op"):
     """Frequency rule over dated records of one kind.
 
     per = "year":    at least `min` records in the calendar year of the as-of date, up to it;
@@ -131,7 +131,7 @@ class RecordCount(Strict, tag="records", tag_field="op"):
     with_documents: Annotated[int, Meta(ge=0)] = 0
 
 
-class RecordsCover(Strict, tag="records_cover", tag_field="op"):
+class RecordsCover(Strict, frozen=True, tag="records_cover", tag_field="op"):
     """Every option chosen in a multi_select item (e.g. the special plans of TS-YA-02) has a record
     of `kind` whose `field` names it, within `within_months` months before the as-of date."""
 
@@ -142,28 +142,28 @@ class RecordsCover(Strict, tag="records_cover", tag_field="op"):
     min_percent: Annotated[float, Meta(ge=0, le=100)] = 100
 
 
-class ChildShare(Strict, tag="child_share", tag_field="op"):
+class ChildShare(Strict, frozen=True, tag="child_share", tag_field="op"):
     """The share of child units (villages of a township) whose answer to `item` satisfies `where`."""
 
     item: ItemId
-    where: "Rule"
+    where: Rule
     min_percent: Annotated[float, Meta(ge=0, le=100)]
 
 
-class LabelledEvidence(Strict, tag="labelled_evidence", tag_field="op"):
+class LabelledEvidence(Strict, frozen=True, tag="labelled_evidence", tag_field="op"):
     """One attachment of `kind` per label (e.g. a 上墙 photo for each posted work rule)."""
 
     kind: EvidenceKind
     labels: Annotated[list[NonEmpty], Meta(min_length=1)]
 
 
-class AllOf(Strict, tag="all", tag_field="op"):
+class AllOf(Strict, frozen=True, tag="all", tag_field="op"):
     """Every sub-rule must hold."""
 
-    rules: Annotated[list["Rule"], Meta(min_length=2)]
+    rules: Annotated[list[Rule], Meta(min_length=2)]
 
 
-Rule = Union[
+Rule = Union[  # noqa: UP007 - a recursive alias of forward references: `|` cannot spell it
     Yes,
     AtLeast,
     AtMost,
@@ -182,7 +182,7 @@ Rule = Union[
 # Standard definition
 
 
-class Clause(Strict):
+class Clause(Strict, frozen=True):
     """Provenance: a quoted clause of a source document (file name under checklists/sources/)."""
 
     source: NonEmpty
@@ -191,14 +191,14 @@ class Clause(Strict):
     line: int | None = None
 
 
-class Evidence(Strict):
+class Evidence(Strict, frozen=True):
     """Minimum attachments an answer needs besides its value."""
 
     photos: Annotated[int, Meta(ge=0)] = 0
     documents: Annotated[int, Meta(ge=0)] = 0
 
 
-class FieldDef(Strict):
+class FieldDef(Strict, frozen=True):
     """A secondary value of an item (e.g. the number of vehicles beside 是否落实用车)."""
 
     key: Key
@@ -207,7 +207,7 @@ class FieldDef(Strict):
     unit: str = ""
 
 
-class Item(Strict):
+class Item(Strict, frozen=True):
     """One checklist item. Its id is stable forever; its content changes only in a new version."""
 
     id: ItemId
@@ -228,7 +228,7 @@ class Item(Strict):
     note: str = ""
 
 
-class Dimension(Strict):
+class Dimension(Strict, frozen=True):
     """One 有 of the standard (e.g. BZ 有领导班子)."""
 
     code: Code
@@ -237,7 +237,7 @@ class Dimension(Strict):
     weight: Annotated[float, Meta(gt=0)] = 1.0
 
 
-class AttributeDef(Strict):
+class AttributeDef(Strict, frozen=True):
     """A unit attribute that conditions refer to (e.g. forested 涉林)."""
 
     key: Key
@@ -247,7 +247,7 @@ class AttributeDef(Strict):
     options: list[NonEmpty] = []
 
 
-class RecordKindDef(Strict):
+class RecordKindDef(Strict, frozen=True):
     """A kind of dated repeatable record (meeting, drill, training) and the fields it carries."""
 
     key: Key
@@ -255,7 +255,7 @@ class RecordKindDef(Strict):
     fields: list[FieldDef] = []
 
 
-class Header(Strict):
+class Header(Strict, frozen=True):
     """The [standard] table of a standard file."""
 
     id: StandardId
@@ -271,7 +271,7 @@ class Header(Strict):
     description: str = ""
 
 
-class ItemPatch(Strict):
+class ItemPatch(Strict, frozen=True):
     """An overlay's change to one base item: only the fields given are replaced."""
 
     id: ItemId
@@ -291,7 +291,7 @@ class ItemPatch(Strict):
     note: str | UnsetType = UNSET
 
 
-class StandardFile(Strict):
+class StandardFile(Strict, frozen=True):
     """A standard file as written: a base standard, or an overlay that `extends` one."""
 
     standard: Header
@@ -341,7 +341,7 @@ class Standard(Struct, frozen=True, kw_only=True):
 # Scoring inputs
 
 
-class GeoPoint(Strict):
+class GeoPoint(Strict, frozen=True):
     """WGS84 coordinates of a photo or site."""
 
     lat: Annotated[float, Meta(ge=-90, le=90)]
@@ -351,7 +351,7 @@ class GeoPoint(Strict):
 Value = bool | int | float | str | list[str] | GeoPoint | None
 
 
-class Attachment(Strict):
+class Attachment(Strict, frozen=True):
     """A reference to a content-addressed attachment (it may not have been uploaded yet)."""
 
     sha256: Sha256
@@ -359,7 +359,7 @@ class Attachment(Strict):
     label: str = ""
 
 
-class Answer(Strict):
+class Answer(Strict, frozen=True):
     """The answer to one item: a value, or N/A with a reason, plus evidence and extra fields."""
 
     value: Value = None
@@ -369,7 +369,7 @@ class Answer(Strict):
     evidence: list[Attachment] = []
 
 
-class Record(Strict):
+class Record(Strict, frozen=True):
     """A dated repeatable record: a meeting, a drill, a training."""
 
     id: NonEmpty
@@ -380,14 +380,14 @@ class Record(Strict):
     attachments: list[Attachment] = []
 
 
-class ChildFacts(Strict):
+class ChildFacts(Strict, frozen=True):
     """What a township's scoring needs of one of its villages: its answers."""
 
     unit: NonEmpty
     answers: dict[str, Answer] = {}
 
 
-class AnswerSheet(Strict):
+class AnswerSheet(Strict, frozen=True):
     """An answers file: the unit's attributes, answers, records and child units' answers."""
 
     unit: str = ""

@@ -177,9 +177,26 @@ class _Acc:
     """Counters of one area (or unit): `add` counts one unit into them, `merge` a sub-area's."""
 
     __slots__ = (
-        "t_total", "t_acc", "t_pending", "t_rework", "t_overdue", "t_late", "t_dims", "t_dims_n",
-        "v_total", "v_acc", "v_overdue", "v_dims", "v_dims_n", "sum_v_total", "sum_v_passed",
-        "drills", "score_sum", "score_n", "deadline", "t_accepted_ids",
+        "deadline",
+        "drills",
+        "score_n",
+        "score_sum",
+        "sum_v_passed",
+        "sum_v_total",
+        "t_acc",
+        "t_accepted_ids",
+        "t_dims",
+        "t_dims_n",
+        "t_late",
+        "t_overdue",
+        "t_pending",
+        "t_rework",
+        "t_total",
+        "v_acc",
+        "v_dims",
+        "v_dims_n",
+        "v_overdue",
+        "v_total",
     )
     _SUMS = ("t_total", "t_acc", "t_pending", "t_rework", "t_overdue", "t_late", "v_total", "v_acc", "v_overdue",
              "sum_v_total", "sum_v_passed", "drills", "score_sum", "score_n")

@@ -92,7 +92,7 @@ def _value_for(rule: Rule, item: Item, good: bool, rng: random.Random, as_of: dt
 def _records_for(rule: Rule, standard: Standard, good: bool, rng: random.Random, as_of: dt.date, seed: str):
     match rule:
         case RecordCount(kind=kind, min=n, per=per, months=months, field=field, each_of=each, with_documents=docs):
-            groups = each or [None]
+            groups: list[str | None] = list(each) if each else [None]
             out = []
             for g in groups:
                 if per == "quarter":

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from checklists.model import (
     AllOf,
@@ -21,12 +24,12 @@ from checklists.model import (
     AnswerSheet,
     AtLeast,
     AtMost,
+    AttributeDef,
     ChildShare,
     Condition,
     DimensionResult,
     GeoPoint,
     IncludesAll,
-    AttributeDef,
     Item,
     ItemResult,
     LabelledEvidence,
@@ -156,7 +159,8 @@ def _field_label(item: Item, field: str | None) -> tuple[str, str]:
     return field, ""
 
 
-def _value(answer: Answer | None, field: str | None) -> object:
+def _value(answer: Answer | None, field: str | None) -> Any:
+    """The answer's value or one of its fields, of the type check_sheet has checked it to have."""
     if answer is None:
         return None
     return answer.value if field is None else answer.fields.get(field)
@@ -216,8 +220,8 @@ def evaluate(rule: Rule, item: Item, answer: Answer | None, ctx: Context) -> Ver
             if value is None:
                 return MISSING
             _, unit = _field_label(item, field)
-            ok = value >= threshold if isinstance(rule, AtLeast) else value <= threshold
-            return Verdict(ok, fmt_value(value, unit))
+            return Verdict(value >= threshold if isinstance(rule, AtLeast) else value <= threshold,
+                           fmt_value(value, unit))
         case OneOf(values=values, field=field):
             value = _value(answer, field)
             return MISSING if value is None else Verdict(value in values, fmt_value(value))
@@ -358,36 +362,57 @@ def _lookups(standard: Standard) -> tuple[dict[str, Item], dict[str, AttributeDe
     return entry[1], entry[2], entry[3]
 
 
-def check_sheet(standard: Standard, sheet: AnswerSheet) -> list[str]:
+class SheetProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """One way a sheet does not fit its standard: where (`path`, e.g. `answers.TS-DW-01`), the
+    item concerned when there is one, and what is wrong."""
+
+    path: str
+    message: str
+    item: str | None = None
+
+    @property
+    def text(self) -> str:
+        """`path: message`, as check_sheet and rules.js report it."""
+        return f"{self.path}: {self.message}"
+
+
+def sheet_problems(standard: Standard, sheet: AnswerSheet) -> list[SheetProblem]:
     """Why the sheet does not fit the standard (empty when it does)."""
-    problems: list[str] = []
+    problems: list[SheetProblem] = []
     items, attrs, kinds = _lookups(standard)
     for key, value in sheet.attributes.items():
         definition = attrs.get(key)
+        where = f"attributes.{key}"
         if definition is None:
-            problems.append(f"attributes.{key}: unknown unit attribute (declared: {', '.join(sorted(attrs))})")
+            problems.append(SheetProblem(path=where, message=f"unknown unit attribute (declared: {', '.join(sorted(attrs))})"))
         elif definition.type == "bool" and not isinstance(value, bool):
-            problems.append(f"attributes.{key}: expected true or false")
+            problems.append(SheetProblem(path=where, message="expected true or false"))
         elif definition.type == "enum" and value not in definition.options:
-            problems.append(f"attributes.{key}: {value!r} is not one of {definition.options}")
+            problems.append(SheetProblem(path=where, message=f"{value!r} is not one of {definition.options}"))
     for item_id, answer in sheet.answers.items():
         item = items.get(item_id)
+        where = f"answers.{item_id}"
         if item is None:
-            problems.append(f"answers.{item_id}: no such item in {standard.ref}")
+            problems.append(SheetProblem(path=where, item=item_id, message=f"no such item in {standard.ref}"))
             continue
-        problems += [f"answers.{item_id}: {p}" for p in _answer_problems(item, answer)]
+        problems += [SheetProblem(path=where, item=item_id, message=p) for p in _answer_problems(item, answer)]
     for record in sheet.records:
         if record.kind not in kinds:
-            problems.append(f"records[{record.id}]: unknown record kind {record.kind!r}")
+            problems.append(SheetProblem(path=f"records[{record.id}]", message=f"unknown record kind {record.kind!r}"))
     problems += _children_problems(standard, sheet)
     return problems
+
+
+def check_sheet(standard: Standard, sheet: AnswerSheet) -> list[str]:
+    """Why the sheet does not fit the standard, as text (`path: message`; empty when it fits)."""
+    return [p.text for p in sheet_problems(standard, sheet)]
 
 
 def _flat(rule: Rule) -> list[Rule]:
     return [r for sub in rule.rules for r in _flat(sub)] if isinstance(rule, AllOf) else [rule]
 
 
-def _children_problems(standard: Standard, sheet: AnswerSheet) -> list[str]:
+def _children_problems(standard: Standard, sheet: AnswerSheet) -> list[SheetProblem]:
     """Child answers a child_share rule would compare with a value of the wrong type.
 
     The village items themselves belong to another standard, so only what the rule looks at is
@@ -396,7 +421,7 @@ def _children_problems(standard: Standard, sheet: AnswerSheet) -> list[str]:
     if not sheet.children:
         return []
     shares = [r for item in standard.items for r in _flat(item.rule) if isinstance(r, ChildShare)]
-    problems: list[str] = []
+    problems: list[SheetProblem] = []
     for c in sheet.children:
         for share in shares:
             answer = c.answers.get(share.item)
@@ -410,15 +435,15 @@ def _children_problems(standard: Standard, sheet: AnswerSheet) -> list[str]:
                 where = f"children[{c.unit}].answers.{share.item}" + (f".fields.{field}" if field else "")
                 match rule:
                     case Yes() if not isinstance(value, bool):
-                        problems.append(f"{where}: expected true or false, got {fmt_value(value)!r}")
+                        problems.append(SheetProblem(path=where, message=f"expected true or false, got {fmt_value(value)!r}"))
                     case AtLeast() | AtMost() if isinstance(value, bool) or not isinstance(value, (int, float)):
-                        problems.append(f"{where}: expected a number, got {fmt_value(value)!r}")
+                        problems.append(SheetProblem(path=where, message=f"expected a number, got {fmt_value(value)!r}"))
                     case OneOf() if not isinstance(value, str):
-                        problems.append(f"{where}: expected one of {rule.values}, got {fmt_value(value)!r}")
+                        problems.append(SheetProblem(path=where, message=f"expected one of {rule.values}, got {fmt_value(value)!r}"))
                     case IncludesAll() if not isinstance(value, list):
-                        problems.append(f"{where}: expected a list of options, got {fmt_value(value)!r}")
+                        problems.append(SheetProblem(path=where, message=f"expected a list of options, got {fmt_value(value)!r}"))
                     case WithinMonths() if not _is_date(value):
-                        problems.append(f"{where}: expected a date YYYY-MM-DD, got {fmt_value(value)!r}")
+                        problems.append(SheetProblem(path=where, message=f"expected a date YYYY-MM-DD, got {fmt_value(value)!r}"))
     return problems
 
 
@@ -430,10 +455,16 @@ def _is_date(value: object) -> bool:
     return True
 
 
+def _is_a(value: object, kinds: tuple[type, ...]) -> bool:
+    """isinstance, as a plain bool (the checks after it read `value` as the type it was found to be)."""
+    return isinstance(value, kinds)
+
+
 def _answer_problems(item: Item, answer: Answer) -> list[str]:
     if answer.na:  # not applicable: nothing to check, but nothing may hide behind it either
         return [] if answer.value is None else ["an N/A answer takes no value"]
-    value, problems = answer.value, []
+    value: Any = answer.value  # narrowed by the checks below, in order
+    problems: list[str] = []
     expected = {
         "yes_no": (bool,),
         "count": (int,),
@@ -448,7 +479,7 @@ def _answer_problems(item: Item, answer: Answer) -> list[str]:
     if value is not None:
         if expected is None:
             problems.append(f"a {item.answer} item takes no value")
-        elif not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+        elif not _is_a(value, expected) or (isinstance(value, bool) and bool not in expected):
             problems.append(f"expected a {item.answer} value, got {fmt_value(value)!r}")
         elif item.answer == "count" and value < 0:
             problems.append("a count cannot be negative")

@@ -34,7 +34,7 @@ NUMERIC = {"count", "number", "percent"}
 ID_PREFIX = {"township": "TS-", "village": "VC-"}
 
 
-def check(standard: Standard, parsed: "Parsed", sources: "Sources") -> list["Problem"]:
+def check(standard: Standard, parsed: Parsed, sources: Sources) -> list[Problem]:
     """Every semantic problem of `standard`, attributed to lines of `parsed`'s file."""
     out: list[Problem] = []
     head = parsed.spec.standard
@@ -108,7 +108,7 @@ def _rule_problems(rule: Rule, item: Item, items: dict, kinds: dict, attrs: dict
         if field is not None:
             if field not in fields:
                 return [f"rule {what} refers to undefined field {field!r}"]
-            kind = fields[field]
+            kind: str = fields[field]
         else:
             kind = item.answer
         return [] if kind in allowed else [f"rule {what} cannot apply to a {kind} answer"]
@@ -119,7 +119,7 @@ def _rule_problems(rule: Rule, item: Item, items: dict, kinds: dict, attrs: dict
         case AtLeast(field=field) | AtMost(field=field):
             op = "gte" if isinstance(rule, AtLeast) else "lte"
             problems = target(field, NUMERIC, op)
-            if not problems and (field is None and item.answer == "percent" or fields.get(field or "") == "percent"):
+            if not problems and ((field is None and item.answer == "percent") or fields.get(field or "") == "percent"):
                 if not 0 <= rule.value <= 100:
                     problems.append(f"rule {op}: a percentage threshold must be within 0-100, got {rule.value}")
             return problems

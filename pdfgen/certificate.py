@@ -17,9 +17,9 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable
 
-from pdfgen.common import INK, PASS_GREEN, RED, GREY, HeavyLine, cn_date
+from checklists.certificate import Certificate, pdf_keywords, short_signature
+from pdfgen.common import GREY, INK, PASS_GREEN, RED, HeavyLine, cn_date
 from pdfgen.fonts import cjk_font, pick_marks
-from server.certificates import Certificate, pdf_keywords, short_signature
 
 GOLD = colors.HexColor("#B8860B")
 PAPER = colors.HexColor("#FFFDF7")
@@ -39,7 +39,7 @@ class QrCode(Flowable):
         symbol = zxingcpp.create_barcode(value, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
         image = symbol.to_image(scale=1, add_quiet_zones=False)  # one byte per module, 0 = dark
         self.count = n = image.shape[0]
-        pixels = memoryview(image).tobytes()
+        pixels = memoryview(image).tobytes()  # type: ignore[arg-type]  # zxingcpp.Image has the buffer protocol
         # Rows joined by a light byte, so that no run of dark bytes crosses from one row to the next;
         # each run is (row, first column, length).
         joined = b"\xff".join(pixels[r * n:(r + 1) * n] for r in range(n))
@@ -74,7 +74,7 @@ _DARK_RUN = re.compile(rb"\x00+")
 
 
 def _frame_page(serial: str, font: str):
-    def draw(canvas, doc) -> None:  # noqa: ANN001 (reportlab callback)
+    def draw(canvas, doc) -> None:
         w, h = doc.pagesize
         canvas.saveState()
         canvas.setFillColor(PAPER)
@@ -100,7 +100,7 @@ def _frame_page(serial: str, font: str):
 
 
 def render_certificate(cert: Certificate, token: str) -> bytes:
-    """The certificate PDF. `token` is the compact JWS from server.certificates.sign(cert, key);
+    """The certificate PDF. `token` is the compact JWS from server.services.certificates.sign(cert, key);
     its signature is printed shortened, and the QR code points at cert.verify_url.
 
     A certificate has a fixed layout, so it is drawn on the canvas at set positions: lines that

@@ -11,19 +11,20 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
 from reportlab.graphics.shapes import Drawing, Rect, String
 from reportlab.lib import colors
+from reportlab.lib import textsplit as rl_textsplit
 from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas as rl_canvas
-from reportlab.lib import textsplit as rl_textsplit
-from reportlab.platypus import paragraph as rl_paragraph
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Table, TableStyle
+from reportlab.platypus import paragraph as rl_paragraph
 from reportlab.platypus.flowables import HRFlowable
 
 from pdfgen.fonts import cjk_font, pick_marks
@@ -137,7 +138,7 @@ def styles(base_size: float = 12) -> Styles:
     def style(name: str, size: float, **kw: object) -> ParagraphStyle:
         kw.setdefault("leading", size * 1.45)
         kw.setdefault("textColor", INK)
-        return ParagraphStyle(name, fontName=font, fontSize=size, wordWrap="CJK", **kw)  # type: ignore[arg-type]
+        return ParagraphStyle(name, fontName=font, fontSize=size, wordWrap="CJK", **kw)
 
     cell = base_size - 3.5
     return Styles(
@@ -218,7 +219,7 @@ def signature_block(st: Styles, issuer: str, day: dt.date) -> list[Flowable]:
     ]
 
 
-Cell = str | Flowable | None
+Cell: TypeAlias = "str | Flowable | None"
 
 
 def coloured(st: Styles, text: str, color: colors.Color, align: str = "c") -> Paragraph:
@@ -286,10 +287,10 @@ def _numbered_canvas(font: str, running_title: str, issuer: str, left: float, ri
 
     class NumberedCanvas(rl_canvas.Canvas):
         def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            super().__init__(*args, **kwargs)
             self._pages: list[dict] = []
 
-        def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+        def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
             self._startPage()
 

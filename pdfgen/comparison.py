@@ -105,7 +105,7 @@ def render_comparison(
             f"建成率变化{pp(ch.village_delta)}个百分点。"
         )
     deadlines = [r for r in all2 if r.deadline is not None]
-    passed_deadline = [r for r in deadlines if r.deadline < rollup.as_of]
+    passed_deadline = [r for r in deadlines if r.deadline is not None and r.deadline < rollup.as_of]
     if deadlines:
         late_t = sum(r.overdue_townships for r in passed_deadline)
         late_v = sum(r.overdue_villages for r in passed_deadline)

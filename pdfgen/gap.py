@@ -113,8 +113,8 @@ def render_gap(
         pairs = by_dim.get(dim.code, [])
         if not pairs:
             continue
-        d = dims.get(dim.code)
-        state = "未达标" if d is not None and not d.passed else "已达标，仍有改进项"
+        found = dims.get(dim.code)
+        state = "未达标" if found is not None and not found.passed else "已达标，仍有改进项"
         story.append(Paragraph(f"{NUMERALS[section % 10]}、{esc(dim.name)}（{state}）", st.heading))
         section += 1
         story.append(_gap_table(st, pairs, width))

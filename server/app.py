@@ -6,45 +6,47 @@ import logging
 import mimetypes
 from pathlib import Path
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.static_files import create_static_files_router
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from checklists.loader import shipped_catalog
 from server.api.admin import AdminController
 from server.api.assessments import AssessmentController
 from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
-from server.api.health import health, ready
+from server.api.deps import Runtime, providers
+from server.api.guards import PUBLIC, authenticated
+from server.api.health import health_check, ready
 from server.api.orgs import OrgController
+from server.api.problems import EXCEPTION_HANDLERS
 from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
 from server.api.sync import SyncController, sync_history
-from server.auth import TokenService, load_or_create_key
-from server.backup import RESTORED_MARKER
-from server.db import open_database
-from sync.engine import clock_seed, new_epoch
-from server.deps import DEPENDENCIES
-from server.limits import RateLimiter
 from server.logs import request_log
-from server.problems import EXCEPTION_HANDLERS
+from server.pages.verify import VerifyController
+from server.services.auth import TokenService, load_or_create_key
+from server.services.backup import RESTORED_MARKER
+from server.services.limits import RateLimiter
+from server.services.sync import clock_seed, new_epoch
 from server.settings import Settings
-from sync.attachments import UploadArea, open_blob_store
+from server.store.blobs import UploadArea, open_blob_store
+from server.store.migrations import open_database
 from sync.hlc import Clock
-
 
 APP_DIR = Path(__file__).parent / "static" / "app"  # the field app (PWA), served at /app/
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 mimetypes.add_type("text/javascript", ".js")
 
-# Any request body, unless its route allows more (pushes 8 MiB, uploads 20 MB; see server/api/).
+# Any request body, unless its route allows more (pushes 8 MiB, uploads 20 MB; see sync/limits.py).
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    """Wire routes, dependencies and error handlers over a migrated database."""
+    """Wire routes, dependencies, the authentication guard and error handlers over a migrated database."""
     settings = settings or Settings.from_env()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     conn = open_database(settings.db_path)  # create or upgrade the schema before serving
@@ -54,9 +56,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         restored.unlink()
     seed = clock_seed(conn)
     conn.close()
+    blobs = open_blob_store(settings)
+    runtime = Runtime(
+        settings=settings,
+        catalog=shipped_catalog(),
+        tokens=TokenService(settings, load_or_create_key(settings.key_path, settings.jwt_key_pem)),
+        cert_key=load_or_create_key(settings.cert_key_path, settings.cert_key_pem),
+        blobs=blobs,
+        uploads=UploadArea(settings.data_dir / "uploads", blobs),
+        push_limiter=RateLimiter(settings.push_per_minute),
+        clock=Clock(seed),
+    )
     app = Litestar(
         route_handlers=[
-            health,
+            health_check,
             ready,
             AuthController,
             OrgController,
@@ -66,17 +79,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminController,
             ReportController,
             CertificateController,
+            VerifyController,
             SyncController,
             sync_history,
             create_static_files_router(path="/app", directories=[APP_DIR], html_mode=True, name="app",
-                                       include_in_schema=False, tags=["app"]),
+                                       include_in_schema=False, tags=["app"], opt=PUBLIC),
         ],
-        dependencies=DEPENDENCIES,
+        dependencies=providers(runtime),
+        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter})],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Dabiao 达标 API",
             version="1.0.0",
-            path="/schema",
+            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
@@ -89,14 +104,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
         debug=False,
+        # The runtime's parts, for operators and tests to look at; the app itself reads them only
+        # through the typed providers above.
+        state=State(dict(vars(runtime))),
     )
-    app.state.settings = settings
-    app.state.catalog = shipped_catalog()
-    app.state.tokens = TokenService(settings, load_or_create_key(settings.key_path, settings.jwt_key_pem))
-    app.state.cert_key = load_or_create_key(settings.cert_key_path, settings.cert_key_pem)
-    app.state.blobs = open_blob_store(settings)
-    app.state.uploads = UploadArea(settings.data_dir / "uploads", app.state.blobs)
-    app.state.push_limiter = RateLimiter(settings.push_per_minute)
-    app.state.clock = Clock(seed)  # the server's hybrid logical clock (stamps browser edits)
     logging.getLogger("dabiao").setLevel(logging.INFO)
     return app

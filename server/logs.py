@@ -60,8 +60,8 @@ def configure(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
-def request_log(app):  # noqa: ANN001, ANN201 (ASGI middleware factory, as Litestar expects)
-    async def middleware(scope, receive, send):  # noqa: ANN001
+def request_log(app):
+    async def middleware(scope, receive, send):
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
@@ -72,7 +72,7 @@ def request_log(app):  # noqa: ANN001, ANN201 (ASGI middleware factory, as Lites
         status = {"code": 500}
         start = time.perf_counter()
 
-        async def send_with_id(message):  # noqa: ANN001
+        async def send_with_id(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}

@@ -59,7 +59,7 @@ class Settings:
         return self.cert_private_key or self.data_dir / "keys" / "cert-ed25519.pem"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         s = cls()
         if v := env.get("DABIAO_DATA_DIR"):

@@ -34,7 +34,7 @@ import msgspec
 from checklists.model import Answer, AnswerSheet, Attachment, Record, Standard
 from checklists.scoring import check_sheet
 from sync import hlc, wire
-from sync.attachments import sniff
+from sync.media import sniff
 from sync.transport import Reply, Transport, TransportError
 
 MSGPACK = "application/msgpack"
@@ -488,8 +488,8 @@ class Device:
         out = []
         for r in self.db.execute(sql + " ORDER BY seq", args):
             m = msgspec.msgpack.decode(r[7], type=wire.Mutation)
-            out.append(Outcome(id=r[0], op=type(m).__struct_config__.tag, assessment_id=r[1], field=r[2], status=r[3],
-                               outcome=r[4], problem=r[5], reason=r[6], mutation=m))  # type: ignore[arg-type]
+            out.append(Outcome(id=r[0], op=str(type(m).__struct_config__.tag), assessment_id=r[1], field=r[2], status=r[3],
+                               outcome=r[4], problem=r[5], reason=r[6], mutation=m))
         return out
 
     def rejected(self) -> list[Outcome]:

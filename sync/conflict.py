@@ -25,7 +25,7 @@ class Version:
         return f"{self.hlc}@{self.device}"
 
     @classmethod
-    def parse(cls, token: str) -> "Version":
+    def parse(cls, token: str) -> Version:
         hlc, _, device = token.partition("@")
         return cls(hlc, device)
 

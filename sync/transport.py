@@ -43,7 +43,7 @@ class HttpTransport:
         self.client = client
 
     @classmethod
-    def to(cls, base_url: str, timeout: float = 30.0) -> "HttpTransport":
+    def to(cls, base_url: str, timeout: float = 30.0) -> HttpTransport:
         return cls(httpx.Client(base_url=base_url, timeout=timeout))
 
     def request(self, method, path, *, headers=None, body=None, params=None) -> Reply:

@@ -16,6 +16,7 @@ from msgspec import Meta, Struct
 
 from checklists.model import Answer, ItemId, Record, Sha256
 from sync import hlc
+from sync.limits import LIMITS
 
 Uuid = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 Stamp = Annotated[str, Meta(pattern=hlc.PATTERN)]
@@ -24,7 +25,7 @@ VersionToken = Annotated[str, Meta(pattern=r"^\d{13}-\d{4}@[A-Za-z0-9][A-Za-z0-9
 OrgId = Annotated[str, Meta(min_length=1, max_length=128)]
 Text = Annotated[str, Meta(min_length=1, max_length=4000)]
 
-MAX_BATCH = 500
+MAX_BATCH = LIMITS.max_batch
 
 # The namespace of deterministic assessment ids: two phones that start the same unit's checklist
 # for the same year offline create the same assessment, not two.
@@ -44,39 +45,39 @@ class _Mutation(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, t
     assessment_id: Uuid
 
 
-class CreateAssessment(_Mutation, tag="create_assessment"):
+class CreateAssessment(_Mutation, frozen=True, tag="create_assessment"):
     org_id: OrgId
     standard_ref: Annotated[str, Meta(min_length=1, max_length=128)]
     period: Annotated[int, Meta(ge=2000, le=2100)]
 
 
-class SetAnswer(_Mutation, tag="set_answer"):
+class SetAnswer(_Mutation, frozen=True, tag="set_answer"):
     item_id: ItemId
     answer: Answer
     base: VersionToken | None = None  # the version this edit replaced, as the phone last saw it
 
 
-class DeleteAnswer(_Mutation, tag="delete_answer"):
+class DeleteAnswer(_Mutation, frozen=True, tag="delete_answer"):
     item_id: ItemId
     base: VersionToken | None = None
 
 
-class PutRecord(_Mutation, tag="put_record"):
+class PutRecord(_Mutation, frozen=True, tag="put_record"):
     record: Record
     base: VersionToken | None = None
 
 
-class DeleteRecord(_Mutation, tag="delete_record"):
+class DeleteRecord(_Mutation, frozen=True, tag="delete_record"):
     record_id: Annotated[str, Meta(min_length=1, max_length=128)]
     base: VersionToken | None = None
 
 
-class AddComment(_Mutation, tag="comment"):
+class AddComment(_Mutation, frozen=True, tag="comment"):
     body: Text
     item_id: ItemId | None = None
 
 
-class Submit(_Mutation, tag="submit"):
+class Submit(_Mutation, frozen=True, tag="submit"):
     pass
 
 

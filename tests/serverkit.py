@@ -17,11 +17,11 @@ from litestar.testing import TestClient
 from checklists.loader import shipped_catalog
 from checklists.samples import sample_sheet
 from server.app import create_app
-from server.db import open_database
-from server.auth import load_or_create_key
-from server.demo import DEMO_PASSWORD, load_demo, tiny_png
+from server.services.auth import load_or_create_key
+from server.services.demo import DEMO_PASSWORD, load_demo, tiny_png
 from server.settings import Settings
-from sync.attachments import FileStore
+from server.store.blobs import FileStore
+from server.store.migrations import open_database
 
 TODAY = dt.date(2024, 11, 20)
 

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
+from serverkit import TODAY, Server, demo_dir, server  # noqa: F401  (fixtures)
 
-import server.backup as backup_module
+import server.services.backup as backup_module
 from server.app import create_app
 from server.cli import main
-from server.db import MIGRATIONS, connect, transaction
-from server.demo import tiny_png
+from server.services.demo import tiny_png
 from server.settings import Settings
-from serverkit import TODAY, Server, demo_dir, server  # noqa: F401  (fixtures)
+from server.store.db import connect, transaction
+from server.store.migrations import MIGRATIONS
 
 QZH = "hn-cs-kf-qzh"
 
@@ -90,7 +91,7 @@ def file_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
 
 
 @pytest.fixture(scope="module")
-def source(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+def source(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small data directory from the demo: its database and keys and a few of its blobs (the
     demo has thousands; one test restores them all, the others need not)."""
     root = tmp_path_factory.mktemp("source") / "data"
@@ -124,7 +125,7 @@ def snapshot(parent: Path) -> dict[str, bytes]:
 # The same state comes back
 
 
-def test_restore_gives_back_the_same_rows_blobs_and_assessment_view(server: Server, tmp_path: Path, capsys):  # noqa: F811
+def test_restore_gives_back_the_same_rows_blobs_and_assessment_view(server: Server, tmp_path: Path, capsys):
     aid = server.assessment_id(QZH)
     photo = tiny_png("backup-test")
     sha = hashlib.sha256(photo).hexdigest()
@@ -173,7 +174,7 @@ def test_restore_gives_back_the_same_rows_blobs_and_assessment_view(server: Serv
         assert got.status_code == 200 and got.content == photo
 
 
-def test_backup_taken_while_the_database_is_written_is_a_consistent_instant(demo_dir: Path, tmp_path: Path, capsys):  # noqa: F811
+def test_backup_taken_while_the_database_is_written_is_a_consistent_instant(demo_dir: Path, tmp_path: Path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy2(demo_dir / "dabiao.db", data / "dabiao.db")
@@ -193,7 +194,7 @@ def test_backup_taken_while_the_database_is_written_is_a_consistent_instant(demo
                     conn.execute("INSERT INTO sync_meta (key, value) VALUES ('writer', ?) "
                                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(i),))
                 committed[0] = i
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             conn.close()

@@ -15,13 +15,13 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from litestar.testing import TestClient
+from serverkit import TODAY, Server, demo_dir, free_port, phone  # noqa: F401  (demo_dir: fixture)
 
 from checklists.model import Answer
 from server.app import create_app
-from server.demo import tiny_png
+from server.services.demo import tiny_png
 from server.settings import Settings
-from serverkit import TODAY, Server, demo_dir, free_port, phone  # noqa: F401  (demo_dir: fixture)
-from sync.attachments import DigestMismatch, FileStore, S3Store, open_blob_store
+from server.store.blobs import DigestMismatch, FileStore, S3Store, open_blob_store
 
 BUCKET = "dabiao-test"
 VERSIONED = "dabiao-versioned"  # every overwrite would leave a second version here

@@ -15,24 +15,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.certificates import (
+from checklists.certificate import (
     Certificate,
     CertificateDimension,
+    pdf_keywords,
+    short_signature,
+    signature_of,
+    snapshot_hash,
+    verify_url,
+)
+from server.pages.verify import verify_page
+from server.services.certificates import (
     CertificateInvalid,
     generate_keypair,
     load_private_key,
     load_public_key,
     private_key_pem,
     public_key_pem,
-    short_signature,
-    sign,
-    snapshot_hash,
-    pdf_keywords,
     reference_in_pdf,
-    signature_of,
+    sign,
     verify,
-    verify_page,
-    verify_url,
 )
 
 DIMENSIONS = [("BZ", "有领导班子"), ("JZ", "有应急管理机制"), ("YA", "有应急预案"), ("DW", "有应急队伍"),

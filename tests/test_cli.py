@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import BASE_REF, BASE_TOML
 
 import checklists.loader as loader
 from checklists.loader import build_catalog, load_catalog
-from conftest import BASE_REF, BASE_TOML
 from server.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-from server.demo import DEMO_PASSWORD
 from serverkit import demo_dir, start_process  # noqa: F401  (fixtures)
+
+from server.services.demo import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed "

@@ -13,14 +13,13 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from serverkit import demo_dir  # noqa: F401  (fixture)
 
 from checklists.model import Answer, Record
-from server.auth import principal_for_user
-from server.db import connect
-from server.fields import FieldWrites
-from serverkit import demo_dir  # noqa: F401  (fixture)
+from server.services.auth import principal_for_user
+from server.services.fields import FieldWrites
+from server.store.db import connect
 from sync.conflict import Version
-from sync.wire import assessment_id
 
 QZH = "hn-cs-kf-qzh"
 FIELDS = ["answer:TS-BZ-01", "answer:TS-BZ-03", "record:drill-1", "record:meeting-2"]
@@ -29,7 +28,7 @@ DEVICES = ["phone-a", "phone-b", "web"]
 
 
 @pytest.fixture(scope="module")
-def db(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+def db(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     target = tmp_path_factory.mktemp("fields")
     shutil.copytree(demo_dir, target, dirs_exist_ok=True)
     conn = connect(target / "dabiao.db")

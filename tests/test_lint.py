@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from checklists.loader import Problem, build_catalog, lint, parse_file
 from conftest import (
     BASE_REF,
     BASE_TOML,
@@ -17,6 +15,8 @@ from conftest import (
     only_problem,
     sha256_of,
 )
+
+from checklists.loader import Problem, build_catalog, lint, parse_file
 from server.cli import main
 
 HEADER = 1  # header-level problems (file name, lock, extends) are reported on the [standard] line

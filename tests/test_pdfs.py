@@ -15,7 +15,10 @@ import zxingcpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
+from test_certificates import make_certificate
+from test_rates import AS_OF, KAIFU_OTHERS, KAIFU_PASSED, kaifu_units, province_units, township
 
+from checklists.certificate import short_signature
 from checklists.model import (
     Answer,
     AnswerSheet,
@@ -34,9 +37,7 @@ from pdfgen.common import pct
 from pdfgen.comparison import render_comparison
 from pdfgen.gap import render_gap, source_title
 from pdfgen.league import render_league
-from server.certificates import generate_keypair, short_signature, sign
-from test_certificates import make_certificate
-from test_rates import AS_OF, KAIFU_OTHERS, KAIFU_PASSED, kaifu_units, province_units, township
+from server.services.certificates import generate_keypair, sign
 
 KAIFU_BUREAU = "长沙市开福区应急管理局"
 
@@ -118,7 +119,7 @@ def test_certificate_wraps_a_long_sentence_and_fits_a_long_unit_path():
     """A village certificate with a long standard title and unit path, and a dimension not passed:
     every line stays on the page, no line starts with a closing mark, and the result row says
     未达标 for the failed dimension."""
-    from server.certificates import CertificateDimension as Dim
+    from checklists.certificate import CertificateDimension as Dim
 
     long_path = "湖南省湘西土家族苗族自治州花垣县双龙镇十八洞村村民委员会应急服务站（十八洞村与竹子村联合建设）"
     title = "岳阳市平江县村（社区）应急能力建设“四有”标准（有场地设施、有物资装备、有人员队伍、有制度机制）"

@@ -23,14 +23,13 @@ from pathlib import Path
 
 import httpx
 import msgspec
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from server.cli import _load_extensions, parser
-from server.demo import DEMO_PASSWORD, tiny_png
-from server.logs import JsonFormatter, request_log  # noqa: F401
 from serverkit import Server, demo_dir, free_port, make_server, photo_bytes, server  # noqa: F401  (fixtures)
+
+from server.cli import parser
+from server.logs import JsonFormatter, request_log  # noqa: F401
+from server.services.demo import DEMO_PASSWORD, tiny_png
 from sync import hlc
 
 ROOT = Path(__file__).parent.parent
@@ -62,7 +61,6 @@ def image_cmd() -> list[str]:
 def test_image_and_fly_config_agree(server: Server):
     fly = tomllib.loads((ROOT / "fly.toml").read_text())
     cmd = image_cmd()
-    _load_extensions()
     args = parser().parse_args(cmd[1:])
     assert cmd[0] == "dabiao" and args.command == "serve" and not args.demo
     assert fly["http_service"]["internal_port"] == args.port
@@ -88,7 +86,7 @@ def test_the_built_package_carries_every_file_the_server_needs(tmp_path: Path):
     zipfile.ZipFile(wheel).extractall(site)
     names = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     assert "checklists/standards/published.lock" in names
-    assert any(n.startswith("server/api/") for n in names) and "sync/engine.py" in names
+    assert any(n.startswith("server/api/") for n in names) and "server/services/sync.py" in names
     assert sum(n.endswith(".toml") and n.startswith("checklists/standards/") for n in names) >= 7
     probe = ("from checklists.loader import load_catalog; c = load_catalog(); "
              "from server.app import create_app; from server.settings import Settings; import pathlib, sys; "

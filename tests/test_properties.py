@@ -7,6 +7,7 @@ import datetime as dt
 import random
 
 import msgspec
+from conftest import attachment, attribute, kind, make_item, make_standard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,6 @@ from checklists.model import (
     Yes,
 )
 from checklists.scoring import required_quarters, score
-from conftest import attachment, attribute, kind, make_item, make_standard
 
 PLANS = ["防汛", "地质灾害", "森林防火"]
 TYPES = ["桌面推演", "实战演练"]

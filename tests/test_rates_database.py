@@ -15,12 +15,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from bench_reports import AS_OF, build_database, hunan  # noqa: E402
+from bench_reports import AS_OF, build_database, hunan
 
-from checklists.loader import shipped_catalog  # noqa: E402
-from checklists.rates import roll_up  # noqa: E402
-from server.db import connect  # noqa: E402
-from server.reports import rollup_of  # noqa: E402
+from checklists.loader import shipped_catalog
+from checklists.rates import roll_up
+from server.services.reports import rollup_of
+from server.store.db import connect
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
         "/golden/rules.json": (GOLDEN, "application/json"),
     }
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         route = self.routes.get(self.path)
         if route is None:
             self.send_error(404)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import ans, attachment, attribute, child, d, kind, make_item, make_standard, rec, sheet
 
 from checklists.model import (
     AllOf,
@@ -30,7 +31,6 @@ from checklists.model import (
     Yes,
 )
 from checklists.scoring import InvalidAnswers, check_sheet, months_before, required_quarters, score
-from conftest import ans, attachment, attribute, child, d, kind, make_item, make_standard, rec, sheet
 
 AS_OF = d("2024-06-30")
 

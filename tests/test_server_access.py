@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from serverkit import Server, demo_dir, make_server  # noqa: F401  (fixture)
 
 QZH, PJ = "hn-cs-kf-qzh", "hn-yy-pj-t01"

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from server import db
+from server.store import migrations as db
 
 
 def test_database_from_the_previous_schema_is_upgraded_with_data_intact(tmp_path):

@@ -3,7 +3,6 @@ acceptance, verified and revoked, the 通报, the comparison and the gap report.
 
 from __future__ import annotations
 
-import base64
 import codecs
 import csv
 import datetime as dt
@@ -14,11 +13,12 @@ import subprocess
 import msgspec
 import pytest
 from pypdf import PdfReader, PdfWriter
-
-from server.auth import load_or_create_key
-from server.certificates import generate_keypair, reference_in_pdf, sign, signature_of, verify
-from server.db import connect
 from serverkit import TODAY, Server, demo_dir, make_passing, server  # noqa: F401  (fixtures)
+
+from checklists.certificate import signature_of
+from server.services.auth import load_or_create_key
+from server.services.certificates import generate_keypair, reference_in_pdf, sign, verify
+from server.store.db import connect
 
 
 def pdf_text(data: bytes) -> str:
@@ -87,7 +87,8 @@ def test_tampered_certificate_fails_verification(server: Server):
     conn = connect(server.settings.db_path)
     serial, token = conn.execute("SELECT serial, token FROM certificates LIMIT 1").fetchone()
     head, body, sig = token.split(".")
-    import base64, json
+    import base64
+    import json
     claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     claims["score"] = 100.0
     claims["unit_name"] = "伪造街道"
@@ -343,7 +344,7 @@ def test_pingjiang_league_names_its_village_stations_si_you(server: Server):
 
 def test_league_shows_the_date_of_the_certificate_in_force_beside_its_number(server: Server):
     from checklists.loader import shipped_catalog
-    from server import acceptance
+    from server.services import acceptance
 
     aid = server.assessment_id("hn-cs-kf-wly")
     conn = connect(server.settings.db_path)

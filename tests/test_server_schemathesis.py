@@ -10,9 +10,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
-
-from server.demo import DEMO_PASSWORD
 from serverkit import start_process
+
+from server.services.demo import DEMO_PASSWORD
 
 
 @pytest.fixture(scope="module")

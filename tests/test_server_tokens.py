@@ -12,7 +12,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from serverkit import Server, demo_dir, server  # noqa: F401  (fixtures)
 
 
@@ -138,7 +137,7 @@ def test_disabled_account_cannot_refresh(server: Server):
 
 
 def test_passwords_are_stored_with_argon2id(server: Server):
-    from server.db import connect
+    from server.store.db import connect
     conn = connect(server.settings.db_path)
     stored = conn.execute("SELECT password_hash FROM users LIMIT 1").fetchone()[0]
     assert stored.startswith("$argon2id$") and "m=65536" in stored

@@ -4,17 +4,13 @@ accept; server-authoritative edits; spot checks; the append-only audit log."""
 from __future__ import annotations
 
 import hashlib
-import random
 import sqlite3
 
-import msgspec
 import pytest
-
-from checklists.loader import shipped_catalog
-from checklists.samples import sample_sheet
-from server.db import connect
-from server.demo import tiny_png
 from serverkit import TODAY, Server, complete, demo_dir, make_passing, server, upload  # noqa: F401  (fixtures)
+
+from server.services.demo import tiny_png
+from server.store.db import connect
 
 QZH = "hn-cs-kf-qzh"
 

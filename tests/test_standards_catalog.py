@@ -157,10 +157,12 @@ def test_qingzhuhu_worked_example_scores_through_the_cli():
 
 
 def test_qingzhuhu_is_达标_once_the_geohazard_plan_is_drilled():
+    import datetime as dt
+
+    import msgspec
+
     from checklists.model import AnswerSheet, Attachment, Record
     from checklists.scoring import score
-    import datetime as dt
-    import msgspec
 
     sheet = msgspec.json.decode((REPO / "tests/data/kaifu_qingzhuhu.json").read_bytes(), type=AnswerSheet)
     drill = Record(

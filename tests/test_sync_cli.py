@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from serverkit import demo_dir, start_process  # noqa: F401  (fixtures)
 
 from server.cli import main
-from server.demo import DEMO_PASSWORD, tiny_png
-from serverkit import demo_dir, start_process  # noqa: F401  (fixtures)
+from server.services.demo import DEMO_PASSWORD, tiny_png
 
 
 def test_a_simulated_phone_answers_records_and_syncs(demo_dir: Path, tmp_path: Path, capsys, monkeypatch) -> None:

@@ -12,9 +12,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from checklists.model import Record
-from server.demo import DEMO_PASSWORD
 from serverkit import demo_dir, start_process  # noqa: F401  (fixtures)
+
+from checklists.model import Record
+from server.services.demo import DEMO_PASSWORD
 from sync.client import Backoff, Device, SyncError
 from sync.transport import HttpTransport, TransportError
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from serverkit import Server, add_user, complete, demo_dir, phone, photo_bytes, server  # noqa: F401  (fixtures)
 
 from checklists.model import Answer, Record
-from server.db import connect
-from serverkit import Server, add_user, complete, demo_dir, phone, photo_bytes, server  # noqa: F401  (fixtures)
+from server.store.db import connect
 from sync.client import Device
 from sync.transport import FaultyTransport, HttpTransport
 

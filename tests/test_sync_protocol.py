@@ -12,14 +12,14 @@ import uuid
 
 import msgspec
 import pytest
+from serverkit import Server, complete, demo_dir, server  # noqa: F401  (fixtures)
 
 from checklists.model import Answer, Record
-from server.db import connect
-from server.demo import DEMO_PASSWORD, tiny_png
-from serverkit import Server, complete, demo_dir, server  # noqa: F401  (fixtures)
-from sync import engine as engine_module
+from server.services import sync as engine_module
+from server.services.demo import DEMO_PASSWORD, tiny_png
+from server.services.sync import compact
+from server.store.db import connect
 from sync import hlc, wire
-from sync.engine import compact
 
 QZH = "hn-cs-kf-qzh"
 DFL = "hn-cs-kf-dfl"  # submitted in the demo
@@ -118,7 +118,7 @@ def test_each_refusal_has_its_own_reason_and_does_not_block_the_rest(server: Ser
 
 @pytest.mark.parametrize("where", ["deciding the third edit", "after the run's rows are written"])
 def test_a_batch_is_all_or_nothing_when_the_server_fails_midway(server: Server, monkeypatch, where):
-    from server.fields import FieldWrites
+    from server.services.fields import FieldWrites
 
     aid = server.assessment_id(QZH)
     batch = [m_set(aid, item, True) for item in ("TS-BZ-01", "TS-BZ-03", "TS-JZ-01")]
@@ -411,7 +411,8 @@ def test_a_refresh_whose_answer_was_lost_can_be_retried_with_its_key(server: Ser
 
 def test_after_a_restore_every_phone_gets_a_fresh_snapshot(demo_dir, tmp_path):
     from serverkit import make_server
-    from server.backup import RESTORED_MARKER
+
+    from server.services.backup import RESTORED_MARKER
 
     data = tmp_path / "data"
     gen = make_server(demo_dir, data)
@@ -439,7 +440,7 @@ def test_an_edit_that_fails_midway_is_rolled_back_alone_and_kept_as_rejected(ser
     """Field edits skip the per-mutation savepoint and are written set-wise; a write that fails
     after rows went in sends the batch down the careful path (a savepoint each): the others
     apply, the failing edit leaves no trace but its log."""
-    from server.fields import FieldWrites
+    from server.services.fields import FieldWrites
 
     aid = server.assessment_id(QZH)
     batch = [m_set(aid, "TS-BZ-01", True), m_set(aid, "TS-BZ-03", True), m_set(aid, "TS-JZ-01", True)]
@@ -470,7 +471,7 @@ def test_an_edit_that_fails_midway_is_rolled_back_alone_and_kept_as_rejected(ser
 def test_a_snapshot_after_compaction_pages_to_the_end(server: Server):
     """After the horizon moves (compaction or a restore's new epoch), a multi-page snapshot must
     page on, not start over at every page."""
-    from sync.engine import new_epoch
+    from server.services.sync import new_epoch
 
     full, _, _ = pull_all(server, "kf_reviewer")
     conn = connect(server.settings.db_path)

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from litestar.testing import TestClient
+from serverkit import TODAY, Server, add_user, demo_dir, phone, photo_bytes  # noqa: F401  (fixtures)
 
 from checklists.model import Answer, Record
 from server.app import create_app
-from server.db import connect
-from serverkit import TODAY, Server, add_user, demo_dir, phone, photo_bytes  # noqa: F401  (fixtures)
+from server.services import sync as engine_module
 from server.settings import Settings
-from sync import engine as engine_module
+from server.store.db import connect
 from sync.client import Device, SyncError
 from sync.conflict import Version
 from sync.transport import FaultyTransport, HttpTransport, Reply, random_plan

@@ -10,8 +10,8 @@ from litestar.params import Parameter
 from msgspec import Meta
 
 from checklists.model import Answer, ItemId, Record, Result
-from server.assessments import AssessmentSummary, AssessmentView, Assessments, AuditEntry, Status
-from server.auth import Principal
+from server.services.access import Principal
+from server.services.assessments import Assessments, AssessmentSummary, AssessmentView, AuditEntry, Status
 
 Text = Annotated[str, Meta(max_length=4000)]
 
@@ -42,6 +42,12 @@ class SpotCheckMark(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     note: Text = ""
 
 
+def _decide(assessments: Assessments, principal: Principal, assessment_id: str,
+            decision: Literal["return", "accept", "reject"], data: Decision) -> AssessmentView:
+    assessments.decide(principal, assessment_id, decision, data.comment, [(c.item_id, c.comment) for c in data.items])
+    return assessments.view(principal, assessment_id)
+
+
 class AssessmentController(Controller):
     path = "/assessments"
     tags = ["assessments"]
@@ -58,12 +64,12 @@ class AssessmentController(Controller):
         offset: Annotated[int, Parameter(ge=0, le=1_000_000_000)] = 0,
     ) -> list[AssessmentSummary]:
         """Assessments in the caller's subtree (or under `org_id`)."""
-        return assessments.list(principal, org_id, status, period, limit, offset)
+        return assessments.summaries(principal, org_id, status, period, limit, offset)
 
     @post("/", sync_to_thread=True)
     def create(self, data: CreateAssessment, assessments: Assessments, principal: Principal) -> AssessmentView:
         """Start an assessment of a unit for a period, pinned to a standard version."""
-        return assessments.create(principal, data.org_id, data.period, data.standard_ref)
+        return assessments.view(principal, assessments.create(principal, data.org_id, data.period, data.standard_ref))
 
     @get("/{assessment_id:str}", sync_to_thread=True)
     def get_assessment(self, assessment_id: str, assessments: Assessments, principal: Principal) -> AssessmentView:
@@ -98,38 +104,39 @@ class AssessmentController(Controller):
     @post("/{assessment_id:str}/submit", sync_to_thread=True, status_code=200)
     def submit(self, assessment_id: str, assessments: Assessments, principal: Principal) -> AssessmentView:
         """Submit (or resubmit after a return); refused with the list of what is missing."""
-        return assessments.submit(principal, assessment_id)
+        assessments.submit(principal, assessment_id)
+        return assessments.view(principal, assessment_id)
 
     @post("/{assessment_id:str}/return", sync_to_thread=True, status_code=200)
     def return_(
         self, assessment_id: str, data: Decision, assessments: Assessments, principal: Principal
     ) -> AssessmentView:
         """Return for rework, with a comment and/or item-level comments."""
-        items = [(c.item_id, c.comment) for c in data.items]
-        return assessments.decide(principal, assessment_id, "return", data.comment, items)
+        return _decide(assessments, principal, assessment_id, "return", data)
 
     @post("/{assessment_id:str}/accept", sync_to_thread=True, status_code=200)
     def accept(self, assessment_id: str, data: Decision, assessments: Assessments, principal: Principal) -> AssessmentView:
-        items = [(c.item_id, c.comment) for c in data.items]
-        return assessments.decide(principal, assessment_id, "accept", data.comment, items)
+        """Accept: the signed certificate is issued at once."""
+        return _decide(assessments, principal, assessment_id, "accept", data)
 
     @post("/{assessment_id:str}/reject", sync_to_thread=True, status_code=200)
     def reject(self, assessment_id: str, data: Decision, assessments: Assessments, principal: Principal) -> AssessmentView:
-        items = [(c.item_id, c.comment) for c in data.items]
-        return assessments.decide(principal, assessment_id, "reject", data.comment, items)
+        return _decide(assessments, principal, assessment_id, "reject", data)
 
     @post("/{assessment_id:str}/comments", sync_to_thread=True)
     def comment(
         self, assessment_id: str, data: NewComment, assessments: Assessments, principal: Principal
     ) -> AssessmentView:
-        return assessments.comment(principal, assessment_id, data.item_id, data.body)
+        assessments.comment(principal, assessment_id, data.item_id, data.body)
+        return assessments.view(principal, assessment_id)
 
     @put("/{assessment_id:str}/spot-checks/{item_id:str}", sync_to_thread=True)
     def spot_check(
         self, assessment_id: str, item_id: str, data: SpotCheckMark, assessments: Assessments, principal: Principal
     ) -> AssessmentView:
         """Mark an item as confirmed or disputed after an on-site check."""
-        return assessments.spot_check(principal, assessment_id, item_id, data.result, data.note)
+        assessments.spot_check(principal, assessment_id, item_id, data.result, data.note)
+        return assessments.view(principal, assessment_id)
 
     @get("/{assessment_id:str}/audit", sync_to_thread=True)
     def audit(self, assessment_id: str, assessments: Assessments, principal: Principal) -> list[AuditEntry]:

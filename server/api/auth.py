@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
 from msgspec import Meta
 
-from server.auth import Principal, TokenPair, TokenService, login
+from server.api.guards import PUBLIC
+from server.services.access import Principal
+from server.services.auth import Sessions, TokenPair
 
 Name = Annotated[str, Meta(min_length=1, max_length=64)]
 Secret = Annotated[str, Meta(min_length=1, max_length=256)]
@@ -38,20 +39,20 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/login", sync_to_thread=True, status_code=200)
-    def login(self, data: LoginRequest, conn: sqlite3.Connection, tokens: TokenService) -> TokenPair:
+    @post("/login", sync_to_thread=True, status_code=200, opt=PUBLIC, security=[{}])
+    def login(self, data: LoginRequest, sessions: Sessions) -> TokenPair:
         """Password login; returns a short-lived access token and a rotating refresh token."""
-        return login(conn, tokens, data.username, data.password)
+        return sessions.login(data.username, data.password)
 
-    @post("/refresh", sync_to_thread=True, status_code=200)
-    def refresh(self, data: RefreshRequest, conn: sqlite3.Connection, tokens: TokenService) -> TokenPair:
+    @post("/refresh", sync_to_thread=True, status_code=200, opt=PUBLIC, security=[{}])
+    def refresh(self, data: RefreshRequest, sessions: Sessions) -> TokenPair:
         """Exchange a refresh token for a new pair; reusing a spent token revokes the session."""
-        return tokens.refresh(conn, data.refresh_token, data.retry_key)
+        return sessions.refresh(data.refresh_token, data.retry_key)
 
-    @post("/logout", sync_to_thread=True, status_code=204)
-    def logout(self, data: RefreshRequest, conn: sqlite3.Connection, tokens: TokenService) -> None:
-        """Revoke the refresh token's whole family."""
-        tokens.revoke_family_of(conn, data.refresh_token)
+    @post("/logout", sync_to_thread=True, status_code=204, opt=PUBLIC, security=[{}])
+    def logout(self, data: RefreshRequest, sessions: Sessions) -> None:
+        """Revoke the refresh token's whole family (the refresh token is the proof)."""
+        sessions.logout(data.refresh_token)
 
     @get("/me", sync_to_thread=False)
     def me(self, principal: Principal) -> Me:

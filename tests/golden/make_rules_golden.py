@@ -39,6 +39,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 import conftest as cf  # noqa: E402  (the engine tests' factories)
 import test_scoring_rules as tsr  # noqa: E402
 import test_standards_boundaries as tsb  # noqa: E402
+
 from checklists.loader import shipped_catalog  # noqa: E402
 from checklists.model import (  # noqa: E402
     AllOf,
@@ -51,7 +52,6 @@ from checklists.model import (  # noqa: E402
     ChildShare,
     Condition,
     Dimension,
-    Evidence,
     FieldDef,
     GeoPoint,
     IncludesAll,

@@ -1,0 +1,117 @@
+"""What a request gets: the database connection, the caller, and one typed provider per service,
+all built over the process's `Runtime` (settings, catalog, keys, stores, clock) that the app
+factory makes once. Handlers name what they need in their signature."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Generator
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from litestar import Request
+from litestar.di import Provide
+
+from checklists.loader import Catalog
+from server.errors import Unauthenticated
+from server.services.acceptance import Acceptance
+from server.services.access import Principal
+from server.services.assessments import Assessments
+from server.services.auth import Sessions, TokenService
+from server.services.health import Probes
+from server.services.limits import RateLimiter
+from server.services.orgs import Orgs
+from server.services.reports import Reports
+from server.services.standards import Standards
+from server.services.sync import SyncEngine
+from server.services.uploads import Uploads
+from server.services.users import Users
+from server.settings import Settings
+from server.store.blobs import BlobStore, UploadArea
+from server.store.db import connect
+from sync.hlc import Clock
+
+
+class Runtime:
+    """Everything a process holds for its whole life, made once by create_app. (A plain class, not
+    a dataclass: Litestar then checks a dependency of this type by isinstance instead of converting
+    it field by field on every request.)"""
+
+    def __init__(self, *, settings: Settings, catalog: Catalog, tokens: TokenService, cert_key: Ed25519PrivateKey,
+                 blobs: BlobStore, uploads: UploadArea, push_limiter: RateLimiter, clock: Clock):
+        self.settings = settings
+        self.catalog = catalog
+        self.tokens = tokens
+        self.cert_key = cert_key
+        self.blobs = blobs
+        self.uploads = uploads
+        self.push_limiter = push_limiter
+        self.clock = clock  # the server's hybrid logical clock (stamps browser edits)
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller the authentication guard (server/api/guards.py) found for this request."""
+    found = request.state.get("principal")
+    if not isinstance(found, Principal):  # a public route that asks for a caller
+        raise Unauthenticated("需要登录 / login required")
+    return found
+
+
+def providers(rt: Runtime) -> dict[str, Provide]:
+    """The app's dependencies, each a typed function over the runtime."""
+
+    def conn() -> Generator[sqlite3.Connection, None, None]:
+        c = connect(rt.settings.db_path)
+        try:
+            yield c
+        finally:
+            c.close()
+
+    def runtime() -> Runtime:
+        return rt
+
+    def acceptance(conn: sqlite3.Connection) -> Acceptance:
+        s = rt.settings
+        return Acceptance(conn, rt.catalog, rt.cert_key, rt.blobs, s.today(), s.base_url, s.cert_validity_years)
+
+    def assessments(conn: sqlite3.Connection, acceptance: Acceptance) -> Assessments:
+        return Assessments(conn, rt.catalog, rt.settings.today(), clock=rt.clock, acceptance=acceptance)
+
+    def sync_engine(assessments: Assessments) -> SyncEngine:
+        return SyncEngine(assessments, rt.catalog)
+
+    def reports(assessments: Assessments) -> Reports:
+        return Reports(assessments)
+
+    def uploads(conn: sqlite3.Connection) -> Uploads:
+        return Uploads(conn, rt.blobs, rt.uploads, rt.settings.max_image_pixels)
+
+    def users(conn: sqlite3.Connection) -> Users:
+        return Users(conn)
+
+    def orgs(conn: sqlite3.Connection) -> Orgs:
+        return Orgs(conn)
+
+    def sessions(conn: sqlite3.Connection) -> Sessions:
+        return Sessions(conn, rt.tokens)
+
+    def standards() -> Standards:
+        return Standards(rt.catalog)
+
+    def probes(conn: sqlite3.Connection) -> Probes:
+        return Probes(conn, rt.catalog, rt.blobs, rt.settings.data_dir)
+
+    return {
+        "conn": Provide(conn),
+        "runtime": Provide(runtime, sync_to_thread=False),
+        "principal": Provide(principal_of, sync_to_thread=False),
+        "acceptance": Provide(acceptance, sync_to_thread=False),
+        "assessments": Provide(assessments, sync_to_thread=False),
+        "sync_engine": Provide(sync_engine, sync_to_thread=False),
+        "reports": Provide(reports, sync_to_thread=False),
+        "uploads": Provide(uploads, sync_to_thread=False),
+        "users": Provide(users, sync_to_thread=False),
+        "orgs": Provide(orgs, sync_to_thread=False),
+        "sessions": Provide(sessions, sync_to_thread=False),
+        "standards": Provide(standards, sync_to_thread=False),
+        "probes": Provide(probes, sync_to_thread=False),
+    }

@@ -1,0 +1,43 @@
+"""Authentication as an app-level guard: every route needs a valid bearer access token unless it
+opts out with `opt={"public": True}` (login, refresh, health, the verify page, the static apps,
+the API docs). The caller found is kept on the request for the `principal` dependency, so a new
+route is protected whether or not its handler asks who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from server.errors import Unauthenticated
+from server.logs import note_user
+from server.services.auth import TokenService
+from server.services.limits import RateLimiter
+
+PUBLIC = {"public": True}  # a route's opt: reachable without logging in
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter]) -> Guard:
+    """The app's guard: the caller of the request's bearer token, or 401; then, for a route whose
+    opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller, checked before
+    the body is read."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if handler.opt.get("public"):
+            return
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("需要登录：请在 Authorization 头中提供 Bearer 访问令牌 / bearer access token required")
+        principal = tokens.principal(token.strip())
+        note_user(principal.username)
+        connection.state["principal"] = principal
+        limited = handler.opt.get("rate_limit")
+        if limited is not None:
+            limiters[limited].check(principal.user_id, limited)
+
+    return guard

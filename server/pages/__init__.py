@@ -1,0 +1,1 @@
+"""Server-rendered browser pages, over the same services as the API."""

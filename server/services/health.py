@@ -1,0 +1,77 @@
+"""Liveness (the process and its database answer) and readiness (the schema is current, the
+attachment store and the data directory are usable, the PDF font is there)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import msgspec
+
+from checklists.loader import Catalog
+from server.store import migrations
+from server.store.blobs import BlobStore
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+    standards: int
+    schema: str
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    status: str
+    checks: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ready"
+
+
+def health(conn: sqlite3.Connection, catalog: Catalog) -> Health:
+    """The database answers and the standards loaded."""
+    return Health(status="ok", standards=len(catalog.standards), schema=migrations.latest(conn))
+
+
+def readiness(conn: sqlite3.Connection, blobs: BlobStore, data_dir: Path) -> Readiness:
+    """Every check by name: "ok", or what is wrong."""
+    from pdfgen.fonts import FontMissing, cjk_font
+
+    checks: dict[str, str] = {}
+    missing = migrations.pending(conn)
+    checks["schema"] = "ok" if not missing else f"missing migrations: {', '.join(missing)}"
+    try:
+        blobs.has("0" * 64)
+        checks["attachments"] = "ok"
+    except Exception as exc:
+        checks["attachments"] = f"unavailable: {type(exc).__name__}: {exc}"
+    probe = data_dir / ".ready-probe"
+    try:
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        checks["data_dir"] = "ok"
+    except OSError as exc:
+        checks["data_dir"] = f"not writable: {exc.strerror}"
+    try:
+        cjk_font()
+        checks["font"] = "ok"
+    except FontMissing as exc:
+        checks["font"] = str(exc)
+    ok = all(v == "ok" for v in checks.values())
+    return Readiness("ready" if ok else "not ready", checks)
+
+
+class Probes:
+    """The two probes over one request's connection and the process's stores."""
+
+    def __init__(self, conn: sqlite3.Connection, catalog: Catalog, blobs: BlobStore, data_dir: Path):
+        self.conn = conn
+        self.catalog = catalog
+        self.blobs = blobs
+        self.data_dir = data_dir
+
+    def health(self) -> Health:
+        return health(self.conn, self.catalog)
+
+    def readiness(self) -> Readiness:
+        return readiness(self.conn, self.blobs, self.data_dir)

@@ -1,0 +1,389 @@
+"""The schema: migrations in order, each recorded in the `migrations` table when applied, so an
+existing database file is upgraded in place without loss. Never edit an applied migration:
+append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from server.store.db import connect
+
+__all__ = ["MIGRATIONS", "applied", "connect", "latest", "migrate", "open_database", "pending"]
+
+_M001_CORE = """
+        CREATE TABLE orgs (
+            id TEXT PRIMARY KEY,
+            parent_id TEXT REFERENCES orgs(id),
+            name TEXT NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('province','city','county','township','village')),
+            kind TEXT NOT NULL,
+            path TEXT NOT NULL UNIQUE,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            standard_ref TEXT
+        );
+        CREATE INDEX orgs_parent ON orgs(parent_id);
+
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            display_name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('field','village','reviewer','viewer','admin')),
+            org_id TEXT NOT NULL REFERENCES orgs(id),
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE refresh_tokens (
+            token_hash TEXT PRIMARY KEY,
+            family_id TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            issued_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            revoked_at TEXT
+        );
+        CREATE INDEX refresh_family ON refresh_tokens(family_id);
+
+        CREATE TABLE login_failures (
+            username TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX login_failures_user ON login_failures(username, at);
+
+        CREATE TABLE assessments (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL REFERENCES orgs(id),
+            standard_ref TEXT NOT NULL,
+            period INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            result TEXT,
+            passed INTEGER,
+            score REAL,
+            UNIQUE (org_id, standard_ref, period)
+        );
+        CREATE INDEX assessments_org ON assessments(org_id, period);
+
+        CREATE TABLE answers (
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            item_id TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            updated_by INTEGER REFERENCES users(id),
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (assessment_id, item_id)
+        );
+
+        CREATE TABLE records (
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            id TEXT NOT NULL,
+            record TEXT NOT NULL,
+            updated_by INTEGER REFERENCES users(id),
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (assessment_id, id)
+        );
+
+        CREATE TABLE attachments (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            media_type TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE comments (
+            id INTEGER PRIMARY KEY,
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            item_id TEXT,
+            author_id INTEGER NOT NULL REFERENCES users(id),
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX comments_assessment ON comments(assessment_id);
+
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            actor_id INTEGER,
+            action TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            assessment_id TEXT,
+            before TEXT,
+            after TEXT
+        );
+        CREATE INDEX audit_assessment ON audit_log(assessment_id, seq);
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+"""
+
+_M002_SPOT_CHECKS = """
+        CREATE TABLE spot_checks (
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            item_id TEXT NOT NULL,
+            result TEXT NOT NULL CHECK (result IN ('confirmed','disputed')),
+            note TEXT NOT NULL DEFAULT '',
+            checked_by INTEGER NOT NULL REFERENCES users(id),
+            checked_at TEXT NOT NULL,
+            PRIMARY KEY (assessment_id, item_id)
+        );
+        ALTER TABLE assessments ADD COLUMN submitted_at TEXT;
+        ALTER TABLE assessments ADD COLUMN decided_at TEXT;
+"""
+
+_M003_CERTIFICATES = """
+        CREATE TABLE certificates (
+            serial TEXT PRIMARY KEY,
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            org_id TEXT NOT NULL REFERENCES orgs(id),
+            token TEXT NOT NULL,
+            issued_on TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            issued_by INTEGER REFERENCES users(id),
+            revoked_at TEXT,
+            revoke_reason TEXT
+        );
+        CREATE INDEX certificates_org ON certificates(org_id);
+"""
+
+def _change_triggers(table: str, entity: str, key: str) -> str:
+    """Triggers that record the latest change of each row of `table` in `changes` (the pull feed).
+
+    Every write path (REST, sync, demo loader, future code) is covered because the database does it.
+    """
+    path = "(SELECT o.path FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = {r}.assessment_id)"
+    out = []
+    for event, ref, deleted in (("INSERT", "NEW", 0), ("UPDATE", "NEW", 0), ("DELETE", "OLD", 1)):
+        out.append(
+            f"CREATE TRIGGER {table}_changes_{event.lower()} AFTER {event} ON {table} BEGIN "
+            f"DELETE FROM changes WHERE entity = '{entity}' AND assessment_id = {ref}.assessment_id "
+            f"AND key = {ref}.{key}; "
+            f"INSERT INTO changes (org_path, assessment_id, entity, key, deleted) VALUES "
+            f"({path.format(r=ref)}, {ref}.assessment_id, '{entity}', {ref}.{key}, {deleted}); END;"
+        )
+    return "\n".join(out)
+
+
+_M004_SYNC = (
+    """
+        -- Every mutation a phone pushed, with the result it got, written in the transaction that
+        -- applied it: a replay returns this row. Append-only like the audit log.
+        CREATE TABLE sync_mutations (
+            id TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            hlc TEXT NOT NULL,
+            op TEXT NOT NULL,
+            assessment_id TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('applied','conflict','rejected')),
+            outcome TEXT,
+            problem TEXT,
+            reason TEXT,
+            winner TEXT,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX sync_mutations_assessment ON sync_mutations(assessment_id, status);
+        CREATE TRIGGER sync_mutations_no_update BEFORE UPDATE ON sync_mutations
+            BEGIN SELECT RAISE(ABORT, 'sync_mutations is append-only'); END;
+        CREATE TRIGGER sync_mutations_no_delete BEFORE DELETE ON sync_mutations
+            BEGIN SELECT RAISE(ABORT, 'sync_mutations is append-only'); END;
+
+        -- The version (HLC stamp + device) of every answer and record; deleted ones stay as tombstones
+        -- so an older write arriving late cannot bring them back.
+        CREATE TABLE field_clock (
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            field TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            device TEXT NOT NULL,
+            mutation_id TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (assessment_id, field)
+        ) WITHOUT ROWID;
+
+        -- Concurrent writes to one field: the value kept and the value that lost.
+        CREATE TABLE sync_conflicts (
+            id INTEGER PRIMARY KEY,
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            field TEXT NOT NULL,
+            winner TEXT NOT NULL,
+            winner_value TEXT,
+            loser TEXT NOT NULL,
+            loser_value TEXT,
+            loser_mutation TEXT,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX sync_conflicts_assessment ON sync_conflicts(assessment_id);
+
+        -- The pull feed: one row per entity, holding the sequence number of its latest change.
+        -- The sequence only grows (AUTOINCREMENT never reuses); deletions stay as tombstones until
+        -- compaction moves the horizon (sync_meta 'tombstone_horizon').
+        CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            org_path TEXT NOT NULL,
+            assessment_id TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            key TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+            UNIQUE (entity, assessment_id, key)
+        );
+        CREATE TABLE sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        -- A refresh retried after a lost response (see TokenService.refresh).
+        ALTER TABLE refresh_tokens ADD COLUMN retry_key_hash TEXT;
+
+        -- Assessments themselves (status, score): key '' (one row each).
+        CREATE TRIGGER assessments_changes_insert AFTER INSERT ON assessments BEGIN
+            INSERT INTO changes (org_path, assessment_id, entity, key, deleted)
+            VALUES ((SELECT path FROM orgs WHERE id = NEW.org_id), NEW.id, 'assessment', '', 0); END;
+        CREATE TRIGGER assessments_changes_update AFTER UPDATE ON assessments BEGIN
+            DELETE FROM changes WHERE entity = 'assessment' AND assessment_id = NEW.id AND key = '';
+            INSERT INTO changes (org_path, assessment_id, entity, key, deleted)
+            VALUES ((SELECT path FROM orgs WHERE id = NEW.org_id), NEW.id, 'assessment', '', 0); END;
+        CREATE TRIGGER comments_changes_insert AFTER INSERT ON comments BEGIN
+            INSERT INTO changes (org_path, assessment_id, entity, key, deleted) VALUES
+            ((SELECT o.path FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = NEW.assessment_id),
+             NEW.assessment_id, 'comment', CAST(NEW.id AS TEXT), 0); END;
+        CREATE TRIGGER conflicts_changes_insert AFTER INSERT ON sync_conflicts BEGIN
+            INSERT INTO changes (org_path, assessment_id, entity, key, deleted) VALUES
+            ((SELECT o.path FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = NEW.assessment_id),
+             NEW.assessment_id, 'conflict', CAST(NEW.id AS TEXT), 0); END;
+"""
+    + _change_triggers("answers", "answer", "item_id")
+    + "\n"
+    + _change_triggers("records", "record", "id")
+    + "\n"
+    + _change_triggers("spot_checks", "spot_check", "item_id")
+    + """
+        -- Backfill the feed for a database that had data before this migration.
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, a.id, 'assessment', '' FROM assessments a JOIN orgs o ON o.id = a.org_id;
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, x.assessment_id, 'answer', x.item_id FROM answers x
+            JOIN assessments a ON a.id = x.assessment_id JOIN orgs o ON o.id = a.org_id;
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, x.assessment_id, 'record', x.id FROM records x
+            JOIN assessments a ON a.id = x.assessment_id JOIN orgs o ON o.id = a.org_id;
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, x.assessment_id, 'comment', CAST(x.id AS TEXT) FROM comments x
+            JOIN assessments a ON a.id = x.assessment_id JOIN orgs o ON o.id = a.org_id;
+        INSERT INTO changes (org_path, assessment_id, entity, key)
+            SELECT o.path, x.assessment_id, 'spot_check', x.item_id FROM spot_checks x
+            JOIN assessments a ON a.id = x.assessment_id JOIN orgs o ON o.id = a.org_id;
+"""
+)
+
+_M005_REPORT_INDEXES = """
+        -- The rates query joins certificates by assessment (without this, SQLite builds an
+        -- automatic index on every query) and records by assessment for the drills count.
+        CREATE INDEX certificates_assessment ON certificates(assessment_id);
+"""
+
+# The per-dimension passes of the stored result, small, so the rates query need not read
+# (and decode) every full result: at province scale that was half its time.
+DIMS_OF_RESULT = (
+    "(SELECT json_group_object(json_extract(value, '$.code'), "
+    "json(CASE WHEN json_extract(value, '$.passed') THEN 'true' ELSE 'false' END)) "
+    "FROM json_each(result, '$.dimensions'))"
+)
+_M006_DIMENSION_PASSES = f"""
+        ALTER TABLE assessments ADD COLUMN dims TEXT;
+        UPDATE assessments SET dims = {DIMS_OF_RESULT} WHERE result IS NOT NULL;
+"""
+
+# The rates query at province scale (Hunan: 31,000 orgs, 200,000 records):
+# - it counts each township's drills of the year: the partial index holds only drills, by date,
+#   so the JSON of every other record is no longer read (a quarter of a second);
+# - it reads status, pass, score and dimension passes of every assessment: stored after the full
+#   result (4 KB, often on overflow pages), they are now read from a covering index instead;
+# - likewise each assessment's valid certificate (its token comes before serial and issue date).
+_M007_RATES_INDEXES = """
+        CREATE INDEX records_drill_dates ON records(assessment_id, json_extract(record, '$.date'))
+            WHERE json_extract(record, '$.kind') = 'drill';
+        DROP INDEX assessments_org;
+        CREATE INDEX assessments_org ON assessments(org_id, period, id, status, passed, score, dims);
+        DROP INDEX certificates_assessment;
+        CREATE INDEX certificates_assessment ON certificates(assessment_id, revoked_at, issued_on, serial);
+"""
+
+# The rates count a unit as 达标 on a date when it holds a certificate in force then (issued by the
+# date, valid until it or later, not revoked by it), whichever assessment (year) it came from: the
+# certificates of a unit, by issue date, with what that test reads. The unit's current assessment
+# is its latest period's, the one created last if there are two (a new standard version):
+# assessments by unit and period, in creation order (rowid).
+_M008_CERTIFICATES_IN_FORCE = """
+        CREATE INDEX certificates_in_force ON certificates(org_id, issued_on, valid_until, revoked_at, serial);
+        CREATE INDEX assessments_latest ON assessments(org_id, period);
+"""
+
+# A certificate's PDF is filed once, as issued, in the blob store; its sha256 identifies an
+# uploaded file as that original (server/acceptance.py).
+_M009_CERTIFICATE_ORIGINALS = """
+        ALTER TABLE certificates ADD COLUMN pdf_sha256 TEXT;
+        CREATE INDEX certificates_pdf ON certificates(pdf_sha256) WHERE pdf_sha256 IS NOT NULL;
+"""
+
+# (name, SQL) in order. Never edit an applied migration: append a new one.
+MIGRATIONS: list[tuple[str, str]] = [
+    ("001_core", _M001_CORE),
+    ("002_spot_checks", _M002_SPOT_CHECKS),
+    ("003_certificates", _M003_CERTIFICATES),
+    ("004_sync", _M004_SYNC),
+    ("005_report_indexes", _M005_REPORT_INDEXES),
+    ("006_dimension_passes", _M006_DIMENSION_PASSES),
+    ("007_rates_indexes", _M007_RATES_INDEXES),
+    ("008_certificates_in_force", _M008_CERTIFICATES_IN_FORCE),
+    ("009_certificate_originals", _M009_CERTIFICATE_ORIGINALS),
+]
+
+
+def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[str]:
+    """Apply the migrations not yet recorded (the first `upto` only, for tests); returns their names."""
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    applied = []
+    for name, sql in MIGRATIONS[:upto]:
+        if name in done:
+            continue
+        # One script, one transaction: a failing migration leaves the file as it was.
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO migrations VALUES ('{name}', datetime('now'));\nCOMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def open_database(path: str | Path) -> sqlite3.Connection:
+    """Connect and bring the schema up to date."""
+    conn = connect(path)
+    migrate(conn)
+    return conn
+
+
+def applied(conn: sqlite3.Connection) -> set[str]:
+    """The names of the migrations recorded in the database (none for a file without the table)."""
+    known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone()
+    return {row[0] for row in conn.execute("SELECT name FROM migrations")} if known else set()
+
+
+def latest(conn: sqlite3.Connection) -> str:
+    """The name of the newest migration applied, or "none"."""
+    row = conn.execute("SELECT name FROM migrations ORDER BY name DESC LIMIT 1").fetchone()
+    return row[0] if row else "none"
+
+
+def pending(conn: sqlite3.Connection) -> list[str]:
+    """Migrations this code knows that the database has not applied, in order."""
+    done = applied(conn)
+    return [name for name, _ in MIGRATIONS if name not in done]
