@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from serverkit import Server, demo_dir, server  # noqa: F401  (fixtures)
+from serverkit import Server, demo_dir, make_passing, server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL = re.compile(r"\b(SELECT\s.*\sFROM|INSERT\s+(OR\s+[A-Z]+\s+)?INTO|DELETE\s+FROM|UPDATE\s+[a-z_]+\s+SET|CREATE\s+"
@@ -131,3 +133,76 @@ def test_every_other_route_refuses_a_request_without_a_token(server: Server):
         assert r.json()["type"] == "urn:dabiao:problem:unauthenticated"
         checked += 1
     assert checked >= 30
+
+
+# -- long work stays out of the writer's lock ---------------------------------------------------
+
+
+def writer_is_free() -> bool:
+    """Whether another thread could start a write transaction now (the process's one writer lock)."""
+    from server.store import db
+
+    got: list[bool] = []
+
+    def probe() -> None:
+        ok = db._WRITER.acquire(timeout=0.2)
+        if ok:
+            db._WRITER.release()
+        got.append(ok)
+
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    return got[0]
+
+
+def test_the_certificate_pdf_is_rendered_after_the_acceptance_commits(server: Server, monkeypatch):
+    """Phones' pushes never wait behind a PDF: the acceptance signs and stores the certificate in
+    its transaction, then renders and files the PDF with the writer free."""
+    import pdfgen.certificate
+
+    real = pdfgen.certificate.render_certificate
+    seen: list[bool] = []
+
+    def render(*args, **kwargs):
+        seen.append(writer_is_free())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pdfgen.certificate, "render_certificate", render)
+    aid = server.assessment_id("hn-cs-kf-qzh")
+    make_passing(server, "kf_field_qzh", aid)
+    assert server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").status_code == 200
+    assert server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/accept", json={}).status_code == 200
+    assert seen == [True]  # rendered once, outside the writer's lock
+    pdf = server.as_user("kf_reviewer", "GET", f"/assessments/{aid}/certificate")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and seen == [True]  # served as filed
+
+
+def test_a_certificate_download_and_the_verify_page_do_not_wait_for_the_writer(server: Server):
+    from server.store.db import connect, transaction
+
+    aid = server.assessment_id("hn-cs-kf-wly")  # accepted in the demo, its PDF filed
+    server.headers("kf_reviewer")  # logging in writes; log in before the other writer starts
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        conn = connect(server.settings.db_path)
+        with transaction(conn):
+            held.set()
+            release.wait(30)
+        conn.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert held.wait(10)
+        started = time.monotonic()
+        pdf = server.as_user("kf_reviewer", "GET", f"/assessments/{aid}/certificate")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        serial = pdf.headers["content-disposition"].split("certificate-")[1].split(".pdf")[0]
+        page = server.client.get(f"/verify/{serial}")
+        assert page.status_code == 200 and "证书有效" in page.text
+        assert time.monotonic() - started < 5  # a write would have waited for the other writer (10 s timeout)
+    finally:
+        release.set()
+        t.join()

@@ -236,9 +236,11 @@ class Acceptance:
         return serial, original_pdf(self.conn, self.blobs, self.key, serial)
 
     def lookup(self, serial: str) -> Lookup:
+        """A certificate by serial, as the verify page shows it."""
         return lookup(self.conn, self.key, serial)
 
     def check_file(self, data: bytes) -> tuple[Lookup, FileCheck]:
+        """What an uploaded file is (see check_file)."""
         return check_file(self.conn, self.key, data)
 
     def revoke(self, who: Principal, serial: str, reason: str) -> Lookup:

@@ -40,9 +40,14 @@ class Unit(Protocol):
     """What the level rules read of a unit (server.store.orgs.OrgRef has it)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The unit's name."""
+        ...
+
     @property
-    def level(self) -> str: ...
+    def level(self) -> str:
+        """The unit's level."""
+        ...
 
 
 ROLES = ("field", "village", "reviewer", "viewer", "admin")
@@ -81,6 +86,7 @@ def check_role_level(role: str, org: Unit) -> None:
 
 
 def in_scope(principal: Principal, path: str) -> bool:
+    """Whether `path` lies in the principal's subtree."""
     return path.startswith(principal.org_path)
 
 

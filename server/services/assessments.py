@@ -244,16 +244,19 @@ class Assessments:
         return self._web_write(who, assessment_id, f"answer:{item_id}", answer)
 
     def delete_answer(self, who: Principal, assessment_id: str, item_id: str) -> Result:
+        """Clear one item's answer from a browser; returns the new result."""
         self.editable(who, assessment_id)
         if field_store.value(self.conn, assessment_id, f"answer:{item_id}") is None:
             raise NotFound(f"该项尚未填写 / no answer for {item_id}", item=item_id)
         return self._web_write(who, assessment_id, f"answer:{item_id}", None)
 
     def put_record(self, who: Principal, assessment_id: str, record: Record) -> Result:
+        """Add or replace a dated record from a browser; returns the new result."""
         self.check_record(self.editable(who, assessment_id), record)
         return self._web_write(who, assessment_id, f"record:{record.id}", record)
 
     def delete_record(self, who: Principal, assessment_id: str, record_id: str) -> Result:
+        """Remove a dated record from a browser; returns the new result."""
         self.editable(who, assessment_id)
         if field_store.value(self.conn, assessment_id, f"record:{record_id}") is None:
             raise NotFound(f"记录不存在 / no such record: {record_id}")

@@ -41,10 +41,12 @@ class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
     return _hasher.hash(password)
 
 
 def verify_password(stored: str, password: str) -> bool:
+    """Whether the password matches the stored hash."""
     try:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -82,6 +84,7 @@ class TokenService:
     # -- access tokens ------------------------------------------------------------------------
 
     def access_token(self, principal: Principal, now: float | None = None) -> str:
+        """A short-lived signed access token for the principal."""
         now = time.time() if now is None else now
         claims = {
             "sub": str(principal.user_id),

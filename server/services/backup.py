@@ -340,7 +340,7 @@ def restore(settings: Settings, archive: Path, *, force: bool = False, now: dt.d
             warnings.append(f"the archive holds no attachments (they were in {blobs.get('store')}); "
                             "set DABIAO_BLOB_STORE to that store")
         # Phones that synced after this backup hold pull cursors ahead of the restored change feed;
-        # the server starts a new sync epoch when it sees this marker (sync/engine.py new_epoch).
+        # the server starts a new sync epoch when it sees this marker (server/services/sync.py new_epoch).
         (stage / RESTORED_MARKER).write_text(now.isoformat())
         os.sync()  # the staged files are on disk before they become the data directory (one flush, not one per blob)
         moved_aside = _swap_into_place(stage, target, existing, in_place, now)

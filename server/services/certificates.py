@@ -50,6 +50,7 @@ def public_key_pem(key: Ed25519PublicKey) -> bytes:
 
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    """An Ed25519 private key from PEM; ValueError for any other key."""
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError("not an Ed25519 private key")
@@ -57,6 +58,7 @@ def load_private_key(pem: bytes) -> Ed25519PrivateKey:
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM; ValueError for any other key."""
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError("not an Ed25519 public key")

@@ -278,6 +278,7 @@ def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobSto
 
 
 def demo_accounts_text(base_url: str) -> str:
+    """The address and demo accounts, as `make run` prints them."""
     lines = [f"Dabiao demo at {base_url}  (OpenAPI: {base_url}/schema)", f"demo accounts (password {DEMO_PASSWORD}):"]
     lines += [f"  {u:14} {r:9} {n}" for u, n, r, _ in ACCOUNTS]
     return "\n".join(lines)

@@ -25,6 +25,7 @@ class Readiness(msgspec.Struct, frozen=True):
 
     @property
     def ok(self) -> bool:
+        """Whether every check passed."""
         return self.status == "ready"
 
 
@@ -71,7 +72,9 @@ class Probes:
         self.data_dir = data_dir
 
     def health(self) -> Health:
+        """See health()."""
         return health(self.conn, self.catalog)
 
     def readiness(self) -> Readiness:
+        """See readiness()."""
         return readiness(self.conn, self.blobs, self.data_dir)

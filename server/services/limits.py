@@ -29,6 +29,7 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def check(self, key: object, what: str) -> None:
+        """Take one token for `key`; TooManyRequests (with Retry-After) when none is left."""
         if self.rate <= 0:
             return
         now = self.clock()

@@ -63,6 +63,7 @@ class SpotCheck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def get(conn: sqlite3.Connection, assessment_id: str) -> AssessmentRow | None:
+    """An assessment with its unit's name and path, or None."""
     return as_struct(conn.execute(
         "SELECT a.id, a.org_id, o.name AS org_name, o.path AS org_path, a.standard_ref, a.period, a.status, "
         "a.created_at, a.updated_at, a.submitted_at, a.decided_at, a.passed, a.score, a.result "
@@ -166,16 +167,19 @@ _COMMENT = "SELECT c.id, c.item_id, u.display_name AS author, c.kind, c.body, c.
 
 
 def comments(conn: sqlite3.Connection, assessment_id: str) -> list[Comment]:
+    """An assessment's comments, oldest first."""
     return as_structs(conn.execute(_COMMENT + " WHERE c.assessment_id = ? ORDER BY c.id",
                                    (assessment_id,)).fetchall(), Comment)
 
 
 def comment(conn: sqlite3.Connection, comment_id: int) -> Comment | None:
+    """One comment, or None."""
     return as_struct(conn.execute(_COMMENT + " WHERE c.id = ?", (comment_id,)).fetchone(), Comment)
 
 
 def add_comment(conn: sqlite3.Connection, assessment_id: str, item_id: str | None, author_id: int, kind: str,
                 body: str, at: str) -> None:
+    """Add a comment (reviewer or field staff) to an assessment, optionally on one item."""
     conn.execute(
         "INSERT INTO comments (assessment_id, item_id, author_id, kind, body, created_at) VALUES (?,?,?,?,?,?)",
         (assessment_id, item_id, author_id, kind, body, at),
@@ -186,6 +190,7 @@ def add_comment(conn: sqlite3.Connection, assessment_id: str, item_id: str | Non
 
 
 def spot_checks(conn: sqlite3.Connection, assessment_id: str) -> list[SpotCheck]:
+    """An assessment's spot-check marks, by item."""
     return as_structs(conn.execute(
         "SELECT s.item_id, s.result, s.note, u.display_name AS checked_by, s.checked_at FROM spot_checks s "
         "JOIN users u ON u.id = s.checked_by WHERE s.assessment_id = ? ORDER BY s.item_id",
@@ -210,6 +215,7 @@ def spot_check(conn: sqlite3.Connection, assessment_id: str, item_id: str) -> Ma
 
 def put_spot_check(conn: sqlite3.Connection, assessment_id: str, item_id: str, result: str, note: str,
                    checked_by: int, at: str) -> None:
+    """Set (or replace) one item's spot-check mark."""
     conn.execute(
         "INSERT INTO spot_checks VALUES (?,?,?,?,?,?) ON CONFLICT (assessment_id, item_id) DO UPDATE SET "
         "result = excluded.result, note = excluded.note, checked_by = excluded.checked_by, "

@@ -23,9 +23,17 @@ class DigestMismatch(ValueError):
 
 
 class BlobStore(Protocol):
-    def has(self, sha256: str) -> bool: ...
-    def put(self, sha256: str, data: bytes) -> bool: ...
-    def get(self, sha256: str) -> bytes: ...
+    def has(self, sha256: str) -> bool:
+        """Whether the blob is stored."""
+        ...
+
+    def put(self, sha256: str, data: bytes) -> bool:
+        """Store `data` under its digest (verified); False when it was already there."""
+        ...
+
+    def get(self, sha256: str) -> bytes:
+        """The blob's bytes."""
+        ...
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
@@ -74,9 +82,11 @@ class FileStore:
         self.root = root
 
     def path(self, sha256: str) -> Path:
+        """Where a blob lives on the volume."""
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def has(self, sha256: str) -> bool:
+        """Whether the blob is stored."""
         return self.path(sha256).is_file()
 
     def put(self, sha256: str, data: bytes) -> bool:
@@ -97,6 +107,7 @@ class FileStore:
         return True
 
     def get(self, sha256: str) -> bytes:
+        """The blob's bytes."""
         return self.path(sha256).read_bytes()
 
 
@@ -113,10 +124,12 @@ class S3Store:
         self.client = client
 
     def key(self, sha256: str) -> str:
+        """The object key of a blob."""
         name = f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
         return f"{self.prefix}/{name}" if self.prefix else name
 
     def has(self, sha256: str) -> bool:
+        """Whether the blob is stored."""
         from botocore.exceptions import ClientError
 
         try:
@@ -150,6 +163,7 @@ class S3Store:
         raise RuntimeError(f"could not store blob {sha256}: conflicting concurrent writes")
 
     def get(self, sha256: str) -> bytes:
+        """The blob's bytes; FileNotFoundError when there is no such object."""
         from botocore.exceptions import ClientError
 
         try:
@@ -191,6 +205,7 @@ class UploadArea:
         return self.root / f"{sha256}.part"
 
     def received(self, sha256: str) -> int:
+        """How many bytes of a partial upload have arrived."""
         part = self._part(sha256)
         return part.stat().st_size if part.is_file() else 0
 
@@ -210,6 +225,7 @@ class UploadArea:
             return size + len(chunk)
 
     def head(self, sha256: str, n: int = 16) -> bytes:
+        """The first `n` bytes of a partial upload."""
         part = self._part(sha256)
         with open(part, "rb") as f:
             return f.read(n)
@@ -225,4 +241,5 @@ class UploadArea:
         return data
 
     def discard(self, sha256: str) -> None:
+        """Drop a partial upload."""
         self._part(sha256).unlink(missing_ok=True)

@@ -25,6 +25,7 @@ class CertificateRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def get(conn: sqlite3.Connection, serial: str) -> CertificateRow | None:
+    """A certificate with its unit's path, or None."""
     return as_struct(conn.execute(
         "SELECT c.*, o.path AS org_path FROM certificates c JOIN orgs o ON o.id = c.org_id WHERE c.serial = ?",
         (serial,)).fetchone(), CertificateRow)
@@ -37,6 +38,7 @@ def count_with_prefix(conn: sqlite3.Connection, prefix: str) -> int:
 
 def insert(conn: sqlite3.Connection, serial: str, assessment_id: str, org_id: str, token: str, issued_on: str,
            valid_until: str, issued_by: int | None) -> None:
+    """Store a newly signed certificate."""
     conn.execute(
         "INSERT INTO certificates (serial, assessment_id, org_id, token, issued_on, valid_until, issued_by) "
         "VALUES (?,?,?,?,?,?,?)",
@@ -64,4 +66,5 @@ def file_pdf(conn: sqlite3.Connection, serial: str, sha256: str) -> bool:
 
 
 def revoke(conn: sqlite3.Connection, serial: str, at: str, reason: str) -> None:
+    """Record a revocation with its reason."""
     conn.execute("UPDATE certificates SET revoked_at = ?, revoke_reason = ? WHERE serial = ?", (at, reason, serial))

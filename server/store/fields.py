@@ -143,6 +143,7 @@ def conflicts_of(conn: sqlite3.Connection, assessment_id: str) -> list[Conflict]
 
 
 def conflict(conn: sqlite3.Connection, conflict_id: int) -> Conflict | None:
+    """One kept conflict, or None."""
     found = _conflicts(conn, "id = ?", conflict_id)
     return found[0] if found else None
 

@@ -91,11 +91,13 @@ def last_change(conn: sqlite3.Connection) -> int:
 
 
 def meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """A value of the feed's bookkeeping, or None."""
     row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else row[0]
 
 
 def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set a value of the feed's bookkeeping."""
     conn.execute("INSERT INTO sync_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                  (key, value))
 

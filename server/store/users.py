@@ -48,6 +48,7 @@ _USER = "SELECT u.id, u.username, u.display_name, u.role, u.org_id, u.active, o.
 
 
 def get(conn: sqlite3.Connection, user_id: int) -> User | None:
+    """An account with its unit's path, or None."""
     return as_struct(conn.execute(_USER + " WHERE u.id = ?", (user_id,)).fetchone(), User)
 
 
@@ -64,11 +65,13 @@ def under(conn: sqlite3.Connection, path: str) -> list[User]:
 
 
 def login_of(conn: sqlite3.Connection, username: str) -> Login | None:
+    """What a password check needs of an account, or None."""
     return as_struct(conn.execute("SELECT id, password_hash, active FROM users WHERE username = ?",
                                   (username,)).fetchone(), Login)
 
 
 def id_of(conn: sqlite3.Connection, username: str) -> int | None:
+    """The id of an account by username, or None."""
     row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
     return None if row is None else int(row[0])
 
@@ -105,6 +108,7 @@ def update(conn: sqlite3.Connection, user_id: int, changes: dict[str, object]) -
 
 def add_refresh_token(conn: sqlite3.Connection, token_hash: str, family_id: str, user_id: int, issued_at: str,
                       expires_at: str) -> None:
+    """Store a new refresh token (hashed) in its family."""
     conn.execute(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at) VALUES (?,?,?,?,?)",
         (token_hash, family_id, user_id, issued_at, expires_at),
@@ -112,6 +116,7 @@ def add_refresh_token(conn: sqlite3.Connection, token_hash: str, family_id: str,
 
 
 def refresh_token(conn: sqlite3.Connection, token_hash: str) -> RefreshToken | None:
+    """A refresh token by its hash, or None."""
     return as_struct(conn.execute("SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)).fetchone(),
                      RefreshToken)
 
@@ -135,6 +140,7 @@ def successor_used(conn: sqlite3.Connection, family_id: str, since: str, token_h
 
 
 def revoke_family(conn: sqlite3.Connection, family_id: str, at: str) -> None:
+    """Revoke every unrevoked token of a login (a token family)."""
     conn.execute("UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
                  (at, family_id))
 
@@ -162,4 +168,5 @@ def add_failure(conn: sqlite3.Connection, username: str, at: float, forget_befor
 
 
 def clear_failures(conn: sqlite3.Connection, username: str) -> None:
+    """Forget an account's failed logins (after a successful one)."""
     conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
