@@ -8,18 +8,22 @@ from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from checklists.loader import shipped_catalog
 from server.api.admin import AdminController
 from server.api.assessments import AssessmentController
 from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
-from server.api.deps import Runtime, providers
+from server.api.deps import Runtime, providers, session_lookup
 from server.api.guards import PUBLIC, authenticated
+from server.api.headers import security_headers
 from server.api.health import health_check, ready
 from server.api.orgs import OrgController
 from server.api.problems import EXCEPTION_HANDLERS
@@ -27,8 +31,11 @@ from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
 from server.api.sync import SyncController, sync_history
 from server.logs import request_log
+from server.pages.common import PAGE_ERRORS
+from server.pages.desk import desk_router
+from server.pages.session import SessionController
 from server.pages.verify import VerifyController
-from server.services.auth import TokenService, load_or_create_key
+from server.services.auth import TokenService, load_or_create_key, load_or_create_secret
 from server.services.backup import RESTORED_MARKER
 from server.services.limits import RateLimiter
 from server.services.sync import clock_seed, new_epoch
@@ -38,6 +45,10 @@ from server.store.migrations import open_database
 from sync.hlc import Clock
 
 APP_DIR = Path(__file__).parent / "static" / "app"  # the field app (PWA), served at /app/
+PAGES_STATIC = Path(__file__).parent / "static" / "pages"  # the desk's and verify page's CSS and JS
+TEMPLATES = Path(__file__).parent / "pages" / "templates"
+# Forms of the browser pages carry a CSRF token; the API (bearer tokens, never the cookie) does not.
+PAGE_PATHS = ("login", "logout", "desk", "home")
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 mimetypes.add_type("text/javascript", ".js")
 
@@ -84,9 +95,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             sync_history,
             create_static_files_router(path="/app", directories=[APP_DIR], html_mode=True, name="app",
                                        include_in_schema=False, tags=["app"], opt=PUBLIC),
+            create_static_files_router(path="/static/pages", directories=[PAGES_STATIC], name="pages-static",
+                                       include_in_schema=False, opt=PUBLIC),
+            Router(path="/", route_handlers=[SessionController], exception_handlers=PAGE_ERRORS,
+                   include_in_schema=False),
+            desk_router,
         ],
         dependencies=providers(runtime),
-        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter})],
+        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter}, session_lookup(runtime))],
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        csrf_config=CSRFConfig(
+            secret=settings.csrf_secret or load_or_create_secret(settings.data_dir / "keys" / "csrf.secret"),
+            cookie_name="dabiao_csrf", cookie_httponly=True, cookie_secure=settings.https, cookie_samesite="lax",
+            exclude=[rf"^/(?!(?:{'|'.join(PAGE_PATHS)})(?:/|$)|$)"],
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Dabiao 达标 API",
@@ -100,7 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Level 6 (zlib's default) instead of litestar's 9: a 500-result push answer compresses in
         # 0.5 ms instead of 0.9 ms and grows by 1% (13,338 bytes instead of 13,207).
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
-        middleware=[request_log],
+        middleware=[request_log, security_headers(settings.https)],
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
         debug=False,

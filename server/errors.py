@@ -46,6 +46,12 @@ class Unauthenticated(Problem):
     slug, status, title = "unauthenticated", 401, "未登录或登录已过期 / Not authenticated"
 
 
+class LoginRequired(Unauthenticated):
+    """A browser page without a live session: the pages answer it with the login page."""
+
+    slug, title = "login-required", "请先登录 / Login required"
+
+
 class Forbidden(Problem):
     slug, status, title = "forbidden", 403, "无权操作 / Forbidden"
 
@@ -56,6 +62,13 @@ class NotFound(Problem):
 
 class Conflict(Problem):
     slug, status, title = "conflict", 409, "状态冲突 / Conflict"
+
+
+class StalePage(Conflict):
+    """An action taken on a page older than the assessment it shows (another reviewer, or the
+    official, changed it since): refused rather than applied over what the actor never saw."""
+
+    slug, title = "stale-page", "页面已过期，请刷新后再操作 / The page is out of date; reload it"
 
 
 class InvalidTransition(Problem):

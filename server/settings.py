@@ -44,6 +44,12 @@ class Settings:
     # Limits (see docs/operations.md).
     push_per_minute: int = 120  # pushes per user per minute before 429
     max_image_pixels: int = 40_000_000  # a decompression bomb declares more than this
+    # Browser sessions (desk, dashboard): ended after this long without a request, and after this
+    # long in any case (a working day at the bureau), whichever comes first.
+    session_idle: dt.timedelta = dt.timedelta(minutes=30)
+    session_absolute: dt.timedelta = dt.timedelta(hours=12)
+    # A secret for the CSRF tokens of the browser forms; made per data dir when not given.
+    csrf_secret: str | None = field(default=None, repr=False)
     today: Callable[[], dt.date] = field(default=_today)
 
     @property
@@ -57,6 +63,11 @@ class Settings:
     @property
     def cert_key_path(self) -> Path:
         return self.cert_private_key or self.data_dir / "keys" / "cert-ed25519.pem"
+
+    @property
+    def https(self) -> bool:
+        """Whether the deployment is reached over https (cookies are then Secure, HSTS is sent)."""
+        return self.base_url.startswith("https://")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -92,4 +103,10 @@ class Settings:
             s.push_per_minute = int(v)
         if v := env.get("DABIAO_MAX_IMAGE_PIXELS"):
             s.max_image_pixels = int(v)
+        if v := env.get("DABIAO_SESSION_IDLE_MINUTES"):
+            s.session_idle = dt.timedelta(minutes=float(v))
+        if v := env.get("DABIAO_SESSION_HOURS"):
+            s.session_absolute = dt.timedelta(hours=float(v))
+        if v := env.get("DABIAO_CSRF_SECRET"):
+            s.csrf_secret = v
         return s

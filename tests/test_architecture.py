@@ -102,6 +102,7 @@ PUBLIC = {
     ("GET", "/health"), ("GET", "/ready"),
     ("GET", "/verify/{serial:str}"), ("POST", "/verify"),
     ("GET", "/app"), ("GET", "/app/{file_path:path}"),
+    ("GET", "/login"), ("POST", "/login"), ("GET", "/static/pages/{file_path:path}"),
 }
 
 
@@ -128,11 +129,17 @@ def test_every_other_route_refuses_a_request_without_a_token(server: Server):
         if opt.get("public"):
             continue
         url = re.sub(r"\{(\w+):int\}", "1", re.sub(r"\{(\w+):str\}", "x", path))
+        if opt.get("browser"):  # a page: the login page (GET), or the CSRF refusal (a form post)
+            r = server.client.request(method, url, follow_redirects=False)
+            assert (r.status_code, r.headers.get("location", "/login")[:6]) in ((303, "/login"), (403, "/login")), (
+                method, path, r.status_code)
+            checked += 1
+            continue
         r = server.client.request(method, url, json={})
         assert r.status_code == 401, (method, path, r.status_code, r.text)
         assert r.json()["type"] == "urn:dabiao:problem:unauthenticated"
         checked += 1
-    assert checked >= 30
+    assert checked >= 45
 
 
 # -- long work stays out of the writer's lock ---------------------------------------------------

@@ -5,7 +5,7 @@ factory makes once. Handlers name what they need in their signature."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Request
@@ -17,6 +17,8 @@ from server.services.acceptance import Acceptance
 from server.services.access import Principal
 from server.services.assessments import Assessments
 from server.services.auth import Sessions, TokenService
+from server.services.desk import Desk
+from server.services.evidence import Evidence
 from server.services.health import Probes
 from server.services.limits import RateLimiter
 from server.services.orgs import Orgs
@@ -24,7 +26,8 @@ from server.services.reports import Reports
 from server.services.standards import Standards
 from server.services.sync import SyncEngine
 from server.services.uploads import Uploads
-from server.services.users import Users
+from server.services.users import Profile, Users
+from server.services.web_sessions import WebSessions
 from server.settings import Settings
 from server.store.blobs import BlobStore, UploadArea
 from server.store.db import connect
@@ -100,6 +103,15 @@ def providers(rt: Runtime) -> dict[str, Provide]:
     def probes(conn: sqlite3.Connection) -> Probes:
         return Probes(conn, rt.catalog, rt.blobs, rt.settings.data_dir)
 
+    def web_sessions(conn: sqlite3.Connection) -> WebSessions:
+        return WebSessions(conn, rt.settings)
+
+    def desk(assessments: Assessments, uploads: Uploads) -> Desk:
+        return Desk(assessments, uploads, Evidence(rt.blobs, rt.settings.data_dir / "thumbs"))
+
+    def me(users: Users, principal: Principal) -> Profile:
+        return users.profile(principal)
+
     return {
         "conn": Provide(conn),
         "runtime": Provide(runtime, sync_to_thread=False),
@@ -114,4 +126,22 @@ def providers(rt: Runtime) -> dict[str, Provide]:
         "sessions": Provide(sessions, sync_to_thread=False),
         "standards": Provide(standards, sync_to_thread=False),
         "probes": Provide(probes, sync_to_thread=False),
+        "web_sessions": Provide(web_sessions, sync_to_thread=False),
+        "desk": Provide(desk, sync_to_thread=False),
+        "me": Provide(me, sync_to_thread=False),
     }
+
+
+def session_lookup(rt: Runtime) -> Callable[[str], Principal | None]:
+    """The guard's view of a session cookie: who it belongs to now, or None."""
+
+    def lookup(token: str) -> Principal | None:
+        if not token:
+            return None
+        c = connect(rt.settings.db_path)
+        try:
+            return WebSessions(c, rt.settings).principal(token)
+        finally:
+            c.close()
+
+    return lookup

@@ -11,23 +11,36 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from server.errors import Unauthenticated
+from server.errors import LoginRequired, Unauthenticated
 from server.logs import note_user
+from server.services.access import Principal
 from server.services.auth import TokenService
 from server.services.limits import RateLimiter
+from server.services.web_sessions import COOKIE
 
 PUBLIC = {"public": True}  # a route's opt: reachable without logging in
+BROWSER = {"browser": True}  # a route's opt: a desktop page, authenticated by the session cookie
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
-def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter]) -> Guard:
+def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter],
+                  session_principal: Callable[[str], Principal | None]) -> Guard:
     """The app's guard: the caller of the request's bearer token, or 401; then, for a route whose
     opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller, checked before
-    the body is read."""
+    the body is read. Browser pages (`opt=BROWSER`) take the session cookie instead, and only it:
+    a page never accepts a bearer token, and the API never accepts the cookie (so the API needs no
+    CSRF defence, and the pages' forms have one)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if handler.opt.get("public"):
+            return
+        if handler.opt.get("browser"):
+            found = session_principal(connection.cookies.get(COOKIE, ""))
+            if found is None:
+                raise LoginRequired("请先登录 / login required")
+            note_user(found.username)
+            connection.state["principal"] = found
             return
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")

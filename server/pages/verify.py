@@ -36,26 +36,7 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>{title}</title>
-<style>
-body{{margin:0;font-family:-apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif;background:#f4f4f4;color:#1a1a1a}}
-main{{max-width:34rem;margin:0 auto;padding:1rem}}
-header{{text-align:center;color:#c8161d;font-size:1.05rem;letter-spacing:.1em;padding:.5rem 0;border-bottom:2px solid #c8161d}}
-.status{{margin:1rem 0;padding:1rem;border-radius:.5rem;text-align:center;font-size:1.5rem;font-weight:700}}
-.valid{{background:#e7f4ea;color:#1e7b34;border:1px solid #1e7b34}}
-.revoked{{background:#fdeaea;color:#b00020;border:1px solid #b00020}}
-.expired{{background:#fff4e0;color:#8a5a00;border:1px solid #8a5a00}}
-.unknown{{background:#eee;color:#444;border:1px solid #999}}
-.status small{{display:block;font-size:.9rem;font-weight:400;margin-top:.4rem}}
-dl{{background:#fff;border-radius:.5rem;padding:.5rem 1rem;margin:0}}
-dt{{color:#666;font-size:.85rem;margin-top:.6rem}}
-dd{{margin:0 0 .3rem 0;word-break:break-all}}
-ul{{margin:.2rem 0 .3rem 1.2rem;padding:0}}
-.ok{{color:#1e7b34}} .no{{color:#b00020}}
-footer{{color:#888;font-size:.8rem;text-align:center;margin:1rem 0}}
-.upload{{margin:1rem 0 0;padding:.8rem;background:#fff;border-radius:.5rem;color:#1a1a1a;font-size:.9rem}}
-.upload input{{display:block;margin:.5rem auto;max-width:100%}}
-.upload button{{font-size:1rem;padding:.4rem 1.2rem;border:0;border-radius:.4rem;background:#c8161d;color:#fff}}
-</style>
+<link rel="stylesheet" href="/static/pages/verify.css">
 </head>
 <body><main>
 <header>基层应急能力达标证书查验</header>

@@ -28,6 +28,7 @@ from server.errors import (
     InvalidTransition,
     NotFound,
     NotPassed,
+    StalePage,
     UnknownStandard,
 )
 from server.services.acceptance import Acceptance
@@ -411,9 +412,13 @@ class Assessments:
         decision: Decision,
         comment: str,
         item_comments: list[tuple[str, str]],
+        seen: str | None = None,
     ) -> None:
-        """Return for rework, accept (issuing the certificate) or reject a submitted assessment."""
+        """Return for rework, accept (issuing the certificate) or reject a submitted assessment.
+        `seen` is the version (`version_of`) the reviewer's page showed: StalePage when the
+        assessment changed since, so nobody decides on what they have not seen."""
         row = self.row_for(who, "review", assessment_id)
+        self.check_seen(row, seen)
         if row.status not in UNDER_REVIEW:
             raise InvalidTransition(
                 f"评估状态为“{STATUS_NAMES[row.status]}”，不能{_DECISION_NAMES[decision]} "
@@ -429,6 +434,18 @@ class Assessments:
         serial = self._transition(who, row, _DECIDED[decision], decision, comment, item_comments)
         if serial is not None and self.acceptance is not None:
             self.acceptance.file_original(serial)  # the PDF, rendered and filed after the commit
+
+    @staticmethod
+    def version_of(row: AssessmentRow) -> str:
+        """What a page shows an assessment at: its state and when it last changed."""
+        return f"{row.status}@{row.updated_at}"
+
+    def check_seen(self, row: AssessmentRow, seen: str | None) -> None:
+        """StalePage unless `seen` (when given) is still the assessment's version."""
+        if seen is not None and seen != self.version_of(row):
+            raise StalePage(
+                f"该评估在您打开页面后已有变化（现为“{STATUS_NAMES[row.status]}”），请刷新页面查看后再操作 / "
+                f"the assessment changed after the page was loaded (now {row.status}); reload it", status_now=row.status)
 
     def _check_acceptable(self, row: AssessmentRow) -> None:
         """Acceptance certifies 达标: refused while the stored result does not pass (every

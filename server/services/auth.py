@@ -73,6 +73,18 @@ def load_or_create_key(path: Path, pem: str | None = None) -> Ed25519PrivateKey:
     return key
 
 
+def load_or_create_secret(path: Path) -> str:
+    """A random secret kept in a file (mode 600), made on first start: the browser forms' CSRF
+    tokens are signed with it, so they survive a restart."""
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
 class TokenService:
     """Issues and checks tokens against one signing key and the database."""
 
@@ -204,7 +216,14 @@ def principal_for_user(conn: sqlite3.Connection, user_id: int) -> Principal | No
 
 def login(conn: sqlite3.Connection, tokens: TokenService, username: str, password: str) -> TokenPair:
     """Check the password (rate-limited per username) and start a new token family."""
-    s = tokens.settings
+    principal = authenticate(conn, tokens.settings, username, password)
+    with transaction(conn):
+        return tokens.issue(conn, principal)
+
+
+def authenticate(conn: sqlite3.Connection, s: Settings, username: str, password: str) -> Principal:
+    """The caller a username and password log in as (rate-limited per username); Unauthenticated
+    or TooManyRequests otherwise. Phones then get tokens, browsers a session."""
     now = time.time()
     failures, first = users.failures_since(conn, username, now - s.login_window_s)
     if failures >= s.login_max_failures and first is not None:
@@ -224,7 +243,7 @@ def login(conn: sqlite3.Connection, tokens: TokenService, username: str, passwor
     assert principal is not None
     with transaction(conn):
         users.clear_failures(conn, username)
-        return tokens.issue(conn, principal)
+    return principal
 
 
 _DUMMY_HASH = hash_password("dabiao-timing-equaliser")

@@ -14,18 +14,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import io
 import random
 import sqlite3
 import struct
 import zlib
 from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from checklists.loader import Catalog
-from checklists.model import AnswerSheet, Attachment
+from checklists.model import AnswerSheet, Attachment, Standard
 from checklists.samples import sample_sheet
 from server.services import acceptance
 from server.services.assessments import Assessments
@@ -202,21 +205,65 @@ def load_demo(
     return True
 
 
-def _store_evidence(conn: sqlite3.Connection, blobs: BlobStore, sheet: AnswerSheet) -> AnswerSheet:
-    """Give every attachment of a generated sheet real bytes (tiny PNGs), stored and registered."""
-    mapping: dict[str, str] = {}
+@functools.cache
+def _picture_font() -> Any:
+    from PIL import ImageFont
 
-    def real(a: Attachment) -> Attachment:
+    from pdfgen.fonts import font_file
+
+    try:
+        path, index = font_file()
+        return ImageFont.truetype(str(path), 16, index=index)
+    except Exception:  # no CJK font: the pictures still differ by colour
+        return ImageFont.load_default()
+
+
+def demo_picture(unit: str, caption: str, kind: str, seed: str) -> bytes:
+    """A small JPEG a reviewer can tell apart: the unit, what it shows, and whether it stands in for
+    a photo or a scanned document (the demo's evidence is generated, and says so)."""
+    from PIL import Image, ImageDraw
+
+    shade = int(hashlib.sha256(seed.encode()).hexdigest()[:6], 16)
+    if kind == "document":
+        img = Image.new("RGB", (240, 320), (250, 250, 246))
+    else:
+        img = Image.new("RGB", (320, 240), (90 + shade % 120, 110 + (shade >> 8) % 100, 120 + (shade >> 16) % 100))
+    draw = ImageDraw.Draw(img)
+    font = _picture_font()
+    ink = (40, 40, 40) if kind == "document" else (255, 255, 255)
+    lines = [unit, *(caption[i:i + 13] for i in range(0, min(len(caption), 52), 13)),
+             "（演示文件扫描件）" if kind == "document" else "（演示照片）"]
+    for n, line in enumerate(lines):
+        draw.text((14, 16 + 24 * n), line, fill=ink, font=font)
+    if kind == "document":
+        draw.rectangle((150, 250, 220, 300), outline=(200, 30, 30), width=3)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=60)
+    return out.getvalue()
+
+
+def _store_evidence(conn: sqlite3.Connection, blobs: BlobStore, sheet: AnswerSheet,
+                    standard: Standard | None = None) -> AnswerSheet:
+    """Give every attachment of a generated sheet real bytes, stored and registered: tiny PNGs, or,
+    with the `standard` (the showcase streets), pictures that name the unit and the item."""
+    mapping: dict[str, str] = {}
+    questions = {i.id: i.question for i in standard.items} if standard else {}
+
+    def real(a: Attachment, caption: str) -> Attachment:
         if a.sha256 not in mapping:
-            data = tiny_png(a.sha256)
+            if standard is None:
+                data, media_type = tiny_png(a.sha256), "image/png"
+            else:
+                data, media_type = demo_picture(sheet.unit, a.label or caption, a.kind, a.sha256), "image/jpeg"
             digest = hashlib.sha256(data).hexdigest()
             blobs.put(digest, data)
-            attachments.register(conn, digest, len(data), "image/png")
+            attachments.register(conn, digest, len(data), media_type)
             mapping[a.sha256] = digest
         return msgspec.structs.replace(a, sha256=mapping[a.sha256])
 
-    answers = {k: msgspec.structs.replace(v, evidence=[real(a) for a in v.evidence]) for k, v in sheet.answers.items()}
-    records = [msgspec.structs.replace(r, attachments=[real(a) for a in r.attachments]) for r in sheet.records]
+    answers = {k: msgspec.structs.replace(v, evidence=[real(a, questions.get(k, k)) for a in v.evidence])
+               for k, v in sheet.answers.items()}
+    records = [msgspec.structs.replace(r, attachments=[real(a, r.title) for a in r.attachments]) for r in sheet.records]
     return msgspec.structs.replace(sheet, answers=answers, records=records)
 
 
@@ -262,7 +309,8 @@ def _demo_assessments(conn: sqlite3.Connection, catalog: Catalog, blobs: BlobSto
             known = {a.key for a in standard.attributes}
             attributes = {k: v for k, v in org.attributes.items() if k in known}
             sheet = sample_sheet(standard, rng, quality=quality, as_of=as_of, unit=name, attributes=attributes)
-            sheet = _store_evidence(conn, blobs, sheet)
+            showcase = level == "township" and oid.startswith("hn-cs-kf-")
+            sheet = _store_evidence(conn, blobs, sheet, standard if showcase else None)
             created.append(_insert_assessment(conn, oid, standard.ref, status, sheet, None, as_of))
             if status == "returned":
                 assessments.add_comment(conn, created[-1], standard.items[0].id, reviewer, "return",

@@ -14,6 +14,7 @@ from server.errors import Conflict, NotFound
 from server.services.access import Principal, check_role_level, require
 from server.services.auth import hash_password
 from server.services.orgs import unit
+from server.services.web_sessions import revoke_all
 from server.store import audit, users
 from server.store.db import transaction
 
@@ -39,6 +40,15 @@ class UserChanges(msgspec.Struct, frozen=True, kw_only=True):
     active: bool | UnsetType = UNSET
 
 
+class Profile(msgspec.Struct, frozen=True, kw_only=True):
+    """The signed-in user as a page header shows them."""
+
+    username: str
+    display_name: str
+    role: str
+    unit: str
+
+
 def _public(row: users.User) -> User:
     return User(id=row.id, username=row.username, display_name=row.display_name, role=row.role,  # type: ignore[arg-type]
                 org_id=row.org_id, active=row.active)
@@ -47,6 +57,14 @@ def _public(row: users.User) -> User:
 class Users:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+
+    def profile(self, who: Principal) -> Profile:
+        """The caller's name and unit."""
+        row = users.get(self.conn, who.user_id)
+        if row is None:
+            raise NotFound(f"用户不存在 / no such user: {who.user_id}")
+        return Profile(username=row.username, display_name=row.display_name, role=who.role,
+                       unit=unit(self.conn, who.org_id).name)
 
     def list(self, who: Principal) -> list[User]:
         """Every account in the admin's subtree."""
@@ -91,6 +109,7 @@ class Users:
             users.update(self.conn, user_id, changes)
             if "password_hash" in changes or changes.get("active") is False:
                 users.revoke_tokens_of(self.conn, user_id)
+                revoke_all(self.conn, user_id)
             shown = {k: v for k, v in changes.items() if k != "password_hash"}
             if "password_hash" in changes:
                 shown["password"] = "changed"

@@ -235,3 +235,101 @@ def insert_comments(conn: sqlite3.Connection, rows: Sequence[tuple[str, str | No
     """Add many comments (assessment, item, author, kind, body, at) at once."""
     conn.executemany(
         "INSERT INTO comments (assessment_id, item_id, author_id, kind, body, created_at) VALUES (?,?,?,?,?,?)", rows)
+
+
+# -- the review desk's queue ------------------------------------------------------------------
+
+
+class QueueRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An assessment as the review queue lists it; `result` is the stored result's JSON."""
+
+    id: str
+    org_id: str
+    org_name: str
+    org_path: str
+    org_level: str
+    parent_name: str | None
+    standard_ref: str
+    period: int
+    status: Status
+    submitted_at: str | None
+    updated_at: str
+    passed: bool | None
+    score: float | None
+    returns: int
+    result: str | None
+
+
+def queue(conn: sqlite3.Connection, root: str, statuses: Sequence[str], period: int | None = None,
+          standard_ref: str | None = None, under: str | None = None) -> list[QueueRow]:
+    """Assessments under `root` in one of `statuses` (optionally of a year, a standard, a
+    sub-path), oldest submission first, with how often each was returned before."""
+    sql = (
+        "SELECT a.id, a.org_id, o.name AS org_name, o.path AS org_path, o.level AS org_level, "
+        "p.name AS parent_name, a.standard_ref, a.period, a.status, a.submitted_at, a.updated_at, a.passed, "
+        "a.score, (SELECT count(*) FROM audit_log l WHERE l.assessment_id = a.id AND l.action = 'return') "
+        "AS returns, a.result FROM assessments a JOIN orgs o ON o.id = a.org_id "
+        "LEFT JOIN orgs p ON p.id = o.parent_id WHERE o.path >= ? AND o.path < ? "
+        f"AND a.status IN ({','.join('?' * len(statuses))})"
+    )
+    top = under or root
+    args: list[object] = [top, top + TOP_OF_PATH, *statuses]
+    if period is not None:
+        sql += " AND a.period = ?"
+        args.append(period)
+    if standard_ref is not None:
+        sql += " AND a.standard_ref = ?"
+        args.append(standard_ref)
+    sql += " ORDER BY a.submitted_at, o.path"
+    return as_structs(conn.execute(sql, args).fetchall(), QueueRow)
+
+
+def status_counts(conn: sqlite3.Connection, root: str) -> dict[str, int]:
+    """How many assessments under `root` are in each status."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT a.status, count(*) FROM assessments a JOIN orgs o ON o.id = a.org_id "
+        "WHERE o.path >= ? AND o.path < ? GROUP BY a.status", (root, root + TOP_OF_PATH))}
+
+
+def periods_and_standards(conn: sqlite3.Connection, root: str) -> tuple[list[int], list[str]]:
+    """The years and standard versions the assessments under `root` use (for the queue's filters)."""
+    rows = conn.execute(
+        "SELECT DISTINCT a.period, a.standard_ref FROM assessments a JOIN orgs o ON o.id = a.org_id "
+        "WHERE o.path >= ? AND o.path < ?", (root, root + TOP_OF_PATH)).fetchall()
+    return sorted({r[0] for r in rows}, reverse=True), sorted({r[1] for r in rows})
+
+
+class ChildStation(msgspec.Struct, frozen=True, kw_only=True):
+    """A village's station assessment of a year, for its township's page."""
+
+    org_id: str
+    org_name: str
+    assessment_id: str | None
+    status: Status | None
+    passed: bool | None
+    score: float | None
+
+
+def child_stations(conn: sqlite3.Connection, org_id: str, period: int) -> list[ChildStation]:
+    """Every village of a township with its assessment of `period`, if any."""
+    return as_structs(conn.execute(
+        "SELECT o.id AS org_id, o.name AS org_name, a.id AS assessment_id, a.status, a.passed, a.score "
+        "FROM orgs o LEFT JOIN assessments a ON a.org_id = o.id AND a.period = ? "
+        "WHERE o.parent_id = ? AND o.level = 'village' ORDER BY o.path", (period, org_id)).fetchall(), ChildStation)
+
+
+def add_spot_check_photos(conn: sqlite3.Connection, assessment_id: str, item_id: str, shas: Sequence[str],
+                          added_by: int, at: str) -> None:
+    """Attach photos taken on site to an item's spot check."""
+    conn.executemany("INSERT OR IGNORE INTO spot_check_photos VALUES (?,?,?,?,?)",
+                     [(assessment_id, item_id, sha, added_by, at) for sha in shas])
+
+
+def spot_check_photos(conn: sqlite3.Connection, assessment_id: str) -> dict[str, list[str]]:
+    """The on-site photos of an assessment's spot checks, by item."""
+    out: dict[str, list[str]] = {}
+    for item_id, sha in conn.execute(
+            "SELECT item_id, sha256 FROM spot_check_photos WHERE assessment_id = ? ORDER BY added_at, sha256",
+            (assessment_id,)):
+        out.setdefault(item_id, []).append(sha)
+    return out

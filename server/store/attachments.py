@@ -23,3 +23,8 @@ def register(conn: sqlite3.Connection, sha256: str, size: int, media_type: str) 
     """Record a committed blob (idempotent: identical bytes are one attachment)."""
     conn.execute("INSERT OR IGNORE INTO attachments (sha256, size, media_type, created_at) VALUES (?,?,?,?)",
                  (sha256, size, media_type, now_iso()))
+
+
+def media_types(conn: sqlite3.Connection, shas: Sequence[str]) -> dict[str, str]:
+    """The content type sniffed at upload of each committed blob among `shas`."""
+    return {r[0]: r[1] for r in select_in(conn, "SELECT sha256, media_type FROM attachments WHERE sha256 IN", shas)}

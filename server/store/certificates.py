@@ -7,7 +7,7 @@ import sqlite3
 
 import msgspec
 
-from server.store.db import as_struct
+from server.store.db import TOP_OF_PATH, as_struct, as_structs
 
 
 class CertificateRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,3 +68,23 @@ def file_pdf(conn: sqlite3.Connection, serial: str, sha256: str) -> bool:
 def revoke(conn: sqlite3.Connection, serial: str, at: str, reason: str) -> None:
     """Record a revocation with its reason."""
     conn.execute("UPDATE certificates SET revoked_at = ?, revoke_reason = ? WHERE serial = ?", (at, reason, serial))
+
+
+class CertificateListed(msgspec.Struct, frozen=True, kw_only=True):
+    """A certificate as a county's list shows it."""
+
+    serial: str
+    assessment_id: str
+    org_name: str
+    issued_on: str
+    valid_until: str
+    revoked_at: str | None
+    revoke_reason: str | None
+
+
+def under(conn: sqlite3.Connection, root: str) -> list[CertificateListed]:
+    """Every certificate of a unit under `root`, newest first."""
+    return as_structs(conn.execute(
+        "SELECT c.serial, c.assessment_id, o.name AS org_name, c.issued_on, c.valid_until, c.revoked_at, "
+        "c.revoke_reason FROM certificates c JOIN orgs o ON o.id = c.org_id WHERE o.path >= ? AND o.path < ? "
+        "ORDER BY c.issued_on DESC, c.serial DESC", (root, root + TOP_OF_PATH)).fetchall(), CertificateListed)

@@ -329,6 +329,30 @@ _M009_CERTIFICATE_ORIGINALS = """
         CREATE INDEX certificates_pdf ON certificates(pdf_sha256) WHERE pdf_sha256 IS NOT NULL;
 """
 
+# Browser sessions of the desk and the dashboard (an opaque cookie, stored hashed; idle and absolute
+# timeouts are checked against seen_at and created_at), and the photos a reviewer takes on site
+# for a spot check.
+_M010_DESK = """
+        CREATE TABLE web_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created_at REAL NOT NULL,
+            seen_at REAL NOT NULL,
+            revoked_at REAL
+        );
+        CREATE INDEX web_sessions_user ON web_sessions(user_id);
+
+        CREATE TABLE spot_check_photos (
+            assessment_id TEXT NOT NULL REFERENCES assessments(id),
+            item_id TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            added_by INTEGER REFERENCES users(id),
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (assessment_id, item_id, sha256)
+        );
+        CREATE INDEX audit_assessment_action ON audit_log(assessment_id, action);
+"""
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -340,6 +364,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("007_rates_indexes", _M007_RATES_INDEXES),
     ("008_certificates_in_force", _M008_CERTIFICATES_IN_FORCE),
     ("009_certificate_originals", _M009_CERTIFICATE_ORIGINALS),
+    ("010_desk", _M010_DESK),
 ]
 
 

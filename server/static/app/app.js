@@ -53,7 +53,7 @@ async function drawSyncBar() {
     ${progress}
     <span class="grow"></span>
     <button id="sync" class="secondary" ${ui.syncing ? "disabled" : ""}>${ui.syncing ? "同步中…" : "立即同步"}</button>
-    ${ui.message ? `<div class="muted" id="sync-message" style="width:100%">${esc(ui.message)}</div>` : ""}`;
+    ${ui.message ? `<div class="muted full-width" id="sync-message">${esc(ui.message)}</div>` : ""}`;
 }
 
 async function runSync() {
@@ -89,7 +89,18 @@ async function runSync() {
 window.addEventListener("online", () => { drawSyncBar(); runSync(); });
 window.addEventListener("offline", drawSyncBar);
 window.addEventListener("hashchange", render);
-root.addEventListener("click", (e) => { if (e.target.id === "sync") runSync(); });
+const WRITERS = new Set(["field", "village"]);  // the roles that fill in checklists
+
+// One delegated click handler (the page's CSP allows no inline handlers).
+root.addEventListener("click", (e) => {
+  if (e.target.id === "sync") runSync();
+  if (e.target.id === "back") location.hash = "#/";
+  const gap = e.target.closest("a.gap-link");
+  if (gap) {
+    e.preventDefault();
+    document.getElementById(`item-${gap.dataset.item}`)?.scrollIntoView();
+  }
+});
 
 // -- scoring offline --------------------------------------------------------------------------------
 async function standardOf(assessment) {
@@ -137,7 +148,7 @@ async function render() {
 function shell(title, body, back = false) {
   root.innerHTML = `
     <div class="top">
-      <header class="bar">${back ? '<button id="back" onclick="location.hash=\'#/\'">‹ 返回</button>' : ""}
+      <header class="bar">${back ? '<button id="back">‹ 返回</button>' : ""}
         <h1>${esc(title)}</h1></header>
       <div class="syncbar" id="syncbar"></div>
     </div>
@@ -186,8 +197,11 @@ async function drawHome() {
       <div class="muted">${esc(a.standard_ref)}</div></a></div>`);
   }
   const who = await db.meta("username");
+  const readOnly = !WRITERS.has(await phone.role());
   shell("达标填报", `
     <p class="muted">${esc(who || "")} · 共 ${assessments.length} 份评估 <button class="secondary small" id="logout">退出</button></p>
+    ${readOnly ? `<div class="card" id="read-only">您的账号用于审核或查看，在手机填报端只能查看，不能修改。
+      审核、验收、通报请在电脑上使用<a href="/desk">区县审核台</a>；市州、省级查看请<a href="/login">在电脑上登录</a>。</div>` : ""}
     ${rows.join("") || '<p class="muted">还没有数据：请在有信号时点“立即同步”。</p>'}`);
   document.getElementById("logout").addEventListener("click", async () => {
     const pending = (await syncState()).pending;
@@ -286,7 +300,7 @@ async function drawAssessment(id) {
     shell(assessment.org_name, '<p class="error">标准尚未下载，请在有信号时同步。</p>', true);
     return;
   }
-  const editable = EDITABLE.has(assessment.status) && !v.submitted;
+  const editable = EDITABLE.has(assessment.status) && !v.submitted && WRITERS.has(await phone.role());
   const byItem = Object.fromEntries((result ? result.items : []).map((r) => [r.id, r]));
   const comments = await db.all("s_comments", "assessment", id);
   const conflicts = await db.all("s_conflicts", "assessment", id);
@@ -306,7 +320,7 @@ async function drawAssessment(id) {
     </div>`;
   if (result) {
     body += `<div class="summary" id="gaps"><b>尚未完成：必备项 ${mandatoryGaps.length} 项，其他 ${gaps.length - mandatoryGaps.length} 项</b>
-      <ul>${gaps.slice(0, 30).map((r) => `<li><a href="#item-${r.id}" onclick="document.getElementById('item-${r.id}').scrollIntoView();return false">${r.id}</a>
+      <ul>${gaps.slice(0, 30).map((r) => `<li><a href="#item-${r.id}" class="gap-link" data-item="${r.id}">${r.id}</a>
         ${r.mandatory ? "〔必备〕" : ""} ${esc(r.reason)}</li>`).join("")}</ul></div>`;
   }
   const general = comments.filter((c) => !c.item_id);

@@ -127,7 +127,11 @@ export class Phone {
     const r = await this.request("POST", "/auth/login", { json: { username, password }, auth: false });
     const pair = await r.json();
     await db.setMeta({ access_token: pair.access_token, refresh_token: pair.refresh_token, username,
-                       refresh_retry_key: null });
+                       refresh_retry_key: null, role: roleOf(pair.access_token) });
+  }
+
+  async role() {
+    return (await db.meta("role")) || roleOf((await db.meta("access_token")) || "");
   }
 
   async logout() {
@@ -382,4 +386,14 @@ export async function view(assessmentId) {
     else if (m.op === "submit") submitted = true;
   }
   return { answers, records, submitted };
+}
+
+// The role named in an access token (only to choose what the app shows: the server decides).
+function roleOf(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)))).role || "";
+  } catch {
+    return "";
+  }
 }
