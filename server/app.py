@@ -122,7 +122,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Level 6 (zlib's default) instead of litestar's 9: a 500-result push answer compresses in
         # 0.5 ms instead of 0.9 ms and grows by 1% (13,338 bytes instead of 13,207).
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
-        middleware=[request_log, security_headers(settings.https)],
+        middleware=[request_log],
+        before_send=[security_headers(settings.https)],
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
         debug=False,

@@ -5,6 +5,7 @@ factory makes once. Handlers name what they need in their signature."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Generator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -133,15 +134,17 @@ def providers(rt: Runtime) -> dict[str, Provide]:
 
 
 def session_lookup(rt: Runtime) -> Callable[[str], Principal | None]:
-    """The guard's view of a session cookie: who it belongs to now, or None."""
+    """The guard's view of a session cookie: who it belongs to now, or None. The guard runs
+    before the request's own connection exists, so each worker thread keeps one connection for
+    these lookups (a page view then opens no extra connection)."""
+    local = threading.local()
 
     def lookup(token: str) -> Principal | None:
         if not token:
             return None
-        c = connect(rt.settings.db_path)
-        try:
-            return WebSessions(c, rt.settings).principal(token)
-        finally:
-            c.close()
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = connect(rt.settings.db_path)
+        return WebSessions(conn, rt.settings).principal(token)
 
     return lookup

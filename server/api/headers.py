@@ -8,10 +8,10 @@ is off, and the referrer never leaves the site (certificate serials and assessme
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -28,26 +28,16 @@ HEADERS = {
 HSTS = "max-age=31536000"
 
 
-def security_headers(https: bool) -> Any:
-    """The middleware factory; `https` (the deployment's base URL is https) adds HSTS."""
+def security_headers(https: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A `before_send` hook (it sees every response the app sends, those of its middleware and
+    error handlers included); `https` (the deployment's base URL is https) adds HSTS."""
     fixed = dict(HEADERS, **({"strict-transport-security": HSTS} if https else {}))
 
-    def middleware(app: ASGIApp) -> ASGIApp:
-        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableScopeHeaders.from_message(message)
+            for name, value in fixed.items():
+                if name not in headers:
+                    headers[name] = value
 
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    headers = MutableScopeHeaders.from_message(message)
-                    for name, value in fixed.items():
-                        if name not in headers:
-                            headers[name] = value
-                await send(message)
-
-            await app(scope, receive, send_with_headers)
-
-        return wrapped
-
-    return middleware
+    return before_send

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from checklists.model import Attachment, FieldDef, Item, ItemResult, Result, Standard
+from checklists.model import Answer, Attachment, FieldDef, Item, ItemResult, Record, Result, Standard
 from checklists.scoring import fmt_value
 from server.errors import InvalidInput
 from server.services.access import Principal, require
@@ -307,14 +307,19 @@ class Desk:
 
     # -- an assessment ------------------------------------------------------------------------
 
-    def cited(self, assessment_id: str) -> dict[str, Attachment]:
+    def cited(self, assessment_id: str, answers: dict[str, Answer] | None = None,
+              records: list[Record] | None = None) -> dict[str, Attachment]:
         """Every file an assessment cites, by sha256: answers' evidence, records' attachments and
-        the photos of its spot checks."""
+        the photos of its spot checks (`answers` and `records` when the caller has them already)."""
         out: dict[str, Attachment] = {}
-        for answer in self.assessments.answers(assessment_id).values():
+        if answers is None:
+            answers = self.assessments.answers(assessment_id)
+        if records is None:
+            records = self.assessments.records(assessment_id)
+        for answer in answers.values():
             for a in answer.evidence:
                 out.setdefault(a.sha256, a)
-        for record in self.assessments.records(assessment_id):
+        for record in records:
             for a in record.attachments:
                 out.setdefault(a.sha256, Attachment(sha256=a.sha256, kind=a.kind, label=a.label or record.title))
         for item_id, shas in store.spot_check_photos(self.conn, assessment_id).items():
@@ -324,12 +329,12 @@ class Desk:
 
     def page(self, who: Principal, assessment_id: str) -> AssessmentPage:
         """An assessment as a reviewer reads it."""
-        row = self.assessments.row_for(who, "read", assessment_id)
         view = self.assessments.view(who, assessment_id)
+        row = self.assessments.row_for(who, "read", assessment_id)
         standard = self.assessments.standard(row.standard_ref)
         result: Result | None = view.result
         by_id: dict[str, ItemResult] = {r.id: r for r in result.items} if result else {}
-        cited = self.cited(assessment_id)
+        cited = self.cited(assessment_id, view.answers, view.records)
         types = attachments.media_types(self.conn, sorted(cited))
         spot = {s.item_id: s for s in view.spot_checks}
         photos = store.spot_check_photos(self.conn, assessment_id)
