@@ -32,6 +32,7 @@ from server.api.standards import StandardController
 from server.api.sync import SyncController, sync_history
 from server.logs import request_log
 from server.pages.common import PAGE_ERRORS
+from server.pages.dashboard import dashboard_router
 from server.pages.desk import desk_router
 from server.pages.session import SessionController
 from server.pages.verify import VerifyController
@@ -48,7 +49,8 @@ APP_DIR = Path(__file__).parent / "static" / "app"  # the field app (PWA), serve
 PAGES_STATIC = Path(__file__).parent / "static" / "pages"  # the desk's and verify page's CSS and JS
 TEMPLATES = Path(__file__).parent / "pages" / "templates"
 # Forms of the browser pages carry a CSRF token; the API (bearer tokens, never the cookie) does not.
-PAGE_PATHS = ("login", "logout", "desk", "home")
+PAGE_PATHS = ("login", "logout", "desk", "dashboard")
+VENDOR = Path(__file__).parent / "static" / "vendor"  # browser libraries from npm, pinned and hash-checked
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 mimetypes.add_type("text/javascript", ".js")
 
@@ -100,6 +102,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Router(path="/", route_handlers=[SessionController], exception_handlers=PAGE_ERRORS,
                    include_in_schema=False),
             desk_router,
+            dashboard_router,
+            create_static_files_router(path="/static/vendor", directories=[VENDOR], name="vendor-static",
+                                       include_in_schema=False, opt=PUBLIC),
         ],
         dependencies=providers(runtime),
         guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter}, session_lookup(runtime))],

@@ -18,6 +18,7 @@ from server.services.acceptance import Acceptance
 from server.services.access import Principal
 from server.services.assessments import Assessments
 from server.services.auth import Sessions, TokenService
+from server.services.dashboard import Dashboard
 from server.services.desk import Desk
 from server.services.evidence import Evidence
 from server.services.health import Probes
@@ -110,6 +111,9 @@ def providers(rt: Runtime) -> dict[str, Provide]:
     def desk(assessments: Assessments, uploads: Uploads) -> Desk:
         return Desk(assessments, uploads, Evidence(rt.blobs, rt.settings.data_dir / "thumbs"))
 
+    def dashboard(reports: Reports) -> Dashboard:
+        return Dashboard(reports)
+
     def me(users: Users, principal: Principal) -> Profile:
         return users.profile(principal)
 
@@ -130,6 +134,7 @@ def providers(rt: Runtime) -> dict[str, Provide]:
         "web_sessions": Provide(web_sessions, sync_to_thread=False),
         "desk": Provide(desk, sync_to_thread=False),
         "me": Provide(me, sync_to_thread=False),
+        "dashboard": Provide(dashboard, sync_to_thread=False),
     }
 
 

@@ -14,9 +14,9 @@ from server.errors import LoginRequired, Problem
 from server.services.users import Profile
 
 NAV = {
-    "reviewer": [("/desk", "审核队列"), ("/desk/documents", "通报与证书")],
-    "viewer": [("/home", "首页")],
-    "admin": [("/home", "首页")],
+    "reviewer": [("/desk", "审核队列"), ("/desk/documents", "通报与证书"), ("/dashboard", "达标看板")],
+    "viewer": [("/dashboard", "达标看板")],
+    "admin": [("/dashboard", "达标看板")],
 }
 NO_STORE = {"Cache-Control": "no-store"}  # pages carry personal data: never kept by a shared cache
 

@@ -1,6 +1,6 @@
 """Logging in and out of the browser pages, and `/`, which sends each role where it works:
 field and village officials to the phone app, reviewers to the desk, viewers and administrators
-to their home page."""
+to the dashboard."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from msgspec import Meta
 
 from server.api.guards import BROWSER, PUBLIC
 from server.errors import TooManyRequests, Unauthenticated
-from server.pages.common import Me, page, safe_next
+from server.pages.common import page, safe_next
 from server.services.access import Principal
 from server.services.web_sessions import COOKIE, WebSessions
 
-HOMES = {"field": "/app/", "village": "/app/", "reviewer": "/desk", "viewer": "/home", "admin": "/home"}
+HOMES = {"field": "/app/", "village": "/app/", "reviewer": "/desk", "viewer": "/dashboard", "admin": "/dashboard"}
 
 
 class LoginForm(msgspec.Struct, frozen=True):
@@ -36,7 +36,7 @@ class SessionController(Controller):
     @get("/", opt=BROWSER, sync_to_thread=False)
     def root(self, principal: Principal) -> Redirect:
         """Where the caller works."""
-        return Redirect(HOMES.get(principal.role, "/home"), status_code=303)
+        return Redirect(HOMES.get(principal.role, "/dashboard"), status_code=303)
 
     @get("/login", opt=PUBLIC, sync_to_thread=False)
     def login_page(self, next: str = "") -> Template:
@@ -53,7 +53,7 @@ class SessionController(Controller):
             error = "用户名或密码错误，请重新输入。" if status == 401 else exc.detail.split(" / ")[0]
             return page("login.html", None, status=status, next=safe_next(data.next), username=data.username,
                         error=error)
-        target = safe_next(data.next) or HOMES.get(who.role, "/home")
+        target = safe_next(data.next) or HOMES.get(who.role, "/dashboard")
         secure = web_sessions.settings.https
         return Redirect(target, status_code=303, cookies=[
             Cookie(key=COOKIE, value=token, httponly=True, samesite="lax", secure=secure, path="/")])
@@ -63,15 +63,3 @@ class SessionController(Controller):
         """End the session on the server, and forget the cookie."""
         web_sessions.logout(request.cookies.get(COOKIE, ""))
         return Redirect("/login", status_code=303, cookies=[Cookie(key=COOKIE, value="", max_age=0, path="/")])
-
-    @get("/home", opt=BROWSER, sync_to_thread=True)
-    def home(self, principal: Principal, me: Me) -> Template:
-        """What a viewer's or an administrator's account can open."""
-        links = [("/app/", "手机填报端", "乡镇（街道）、村（社区）填报")] if principal.role in ("field", "village") else []
-        if principal.role == "reviewer":
-            links.append(("/desk", "区县审核台", "审核、验收、通报与证书"))
-        links += [
-            (f"/reports/rates/{principal.org_id}?format=csv", "达标率、建成率（CSV，需接口令牌）", "供 Excel 打开"),
-            ("/schema", "接口文档", "系统对接"),
-        ]
-        return page("home.html", me, links=links)

@@ -112,7 +112,7 @@ class Reports:
         self.catalog = assessments.catalog
         self.today = assessments.today
 
-    def _area(self, who: Principal, org_id: str, levels: tuple[str, ...] = (), what: str = "") -> OrgRef:
+    def area_for(self, who: Principal, org_id: str, levels: tuple[str, ...] = (), what: str = "") -> OrgRef:
         """The org a report is asked for, readable by the caller and, when `levels` are given, of a
         level the report (`what`) covers."""
         org = unit(self.conn, org_id)
@@ -121,7 +121,8 @@ class Reports:
             require_level(org, levels, f"{what}按{{allowed}}出具", f"{what} covers {{allowed}} units")
         return org
 
-    def _dates(self, as_of: dt.date | None, since: dt.date | None) -> tuple[dt.date, dt.date | None]:
+    def dates(self, as_of: dt.date | None, since: dt.date | None) -> tuple[dt.date, dt.date | None]:
+        """The report's date (today unless given) and `since`, which must come before it."""
         day = as_of or self.today
         if since is not None and since >= day:
             raise InvalidInput("since 须早于 as_of / since must be before as_of", field="since")
@@ -134,8 +135,8 @@ class Reports:
     def rates(self, who: Principal, org_id: str, as_of: dt.date | None, since: dt.date | None) -> RateReport:
         """达标率 (townships) and 建成率 (villages) of a unit and the level below it, as of a date,
         with numerators, denominators, per-dimension rates, overdue units and change since `since`."""
-        org = self._area(who, org_id)
-        day, since = self._dates(as_of, since)
+        org = self.area_for(who, org_id)
+        day, since = self.dates(as_of, since)
         now, previous = self._rollups(org, day, since)
         return now.report(org_id, previous)
 
@@ -151,8 +152,8 @@ class Reports:
         change since `since` when given."""
         from pdfgen.league import render_league
 
-        org = self._area(who, org_id, ("county",), "达标情况通报")
-        day, since = self._dates(as_of, since)
+        org = self.area_for(who, org_id, ("county",), "达标情况通报")
+        day, since = self.dates(as_of, since)
         now, previous = self._rollups(org, day, since)
         issuer, prefix = issuer_of(chain(self.conn, org.path))
         label, village_label = labels(self.conn, self.catalog, org.path)
@@ -165,14 +166,20 @@ class Reports:
         rates, deadlines, change since `since`. A county's streets are compared in its 通报."""
         from pdfgen.comparison import render_comparison
 
-        org = self._area(who, org_id, ("province", "city"), "达标建设情况对比通报")
-        day, since = self._dates(as_of, since)
+        org = self.area_for(who, org_id, ("province", "city"), "达标建设情况对比通报")
+        day, since = self.dates(as_of, since)
         now, previous = self._rollups(org, day, since)
         issuer = f"{org.name}应急管理{'厅' if org.level == 'province' else '局'}"
         label, village_label = labels(self.conn, self.catalog, org.path)
         data = render_comparison(now, org_id, previous=previous, issuer=issuer, date=day, label=label,
                                  village_label=village_label)
         return Document(f"comparison-{org_id}-{day}.pdf", data)
+
+    def document(self, who: Principal, org_id: str, as_of: dt.date | None, since: dt.date | None) -> Document:
+        """An area's PDF: the 达标情况通报 of a county, the comparison of a province or a city."""
+        if unit(self.conn, org_id).level == "county":
+            return self.league(who, org_id, as_of, since)
+        return self.comparison(who, org_id, as_of, since)
 
     def gap(self, who: Principal, assessment_id: str) -> Document:
         """整改清单: every failing or missing item of an assessment with its reason and the quoted clause."""

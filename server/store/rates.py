@@ -80,3 +80,36 @@ def area_names(conn: sqlite3.Connection, root_path: str) -> dict[str, tuple[str,
             f"UNION ALL SELECT id, name, level FROM orgs WHERE id IN ({','.join('?' * len(ancestors))})",
             (root_path, root_path + TOP_OF_PATH, *ancestors))
     }
+
+
+class CertificateSpan(msgspec.Struct, frozen=True, kw_only=True):
+    """When one certificate of a unit was in force: issued, valid until, revoked (or not)."""
+
+    org_id: str
+    level: Literal["township", "village"]
+    issued_on: str
+    valid_until: str
+    revoked_on: str | None
+
+
+def certificate_spans(conn: sqlite3.Connection, root_path: str) -> list[CertificateSpan]:
+    """Every certificate of a township or village under `root_path` (for rates over time)."""
+    return as_structs(conn.execute(
+        "SELECT c.org_id, o.level, c.issued_on, c.valid_until, substr(c.revoked_at, 1, 10) AS revoked_on "
+        "FROM certificates c JOIN orgs o ON o.id = c.org_id "
+        "WHERE o.path >= ? AND o.path < ? AND o.level IN ('township', 'village')",
+        (root_path, root_path + TOP_OF_PATH)).fetchall(), CertificateSpan)
+
+
+def unit_counts(conn: sqlite3.Connection, root_path: str) -> dict[str, int]:
+    """How many townships and villages lie under `root_path`."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT level, count(*) FROM orgs WHERE path >= ? AND path < ? AND level IN ('township', 'village') "
+        "GROUP BY level", (root_path, root_path + TOP_OF_PATH))}
+
+
+def latest_assessment(conn: sqlite3.Connection, org_id: str) -> str | None:
+    """The id of a unit's current assessment (latest period, then the one created last)."""
+    row = conn.execute("SELECT id FROM assessments WHERE org_id = ? ORDER BY period DESC, rowid DESC LIMIT 1",
+                       (org_id,)).fetchone()
+    return None if row is None else row[0]
