@@ -41,6 +41,19 @@ APP_DIR = Path(__file__).parent / "static" / "app"  # the field app (PWA), serve
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 mimetypes.add_type("text/javascript", ".js")
 
+API_DESCRIPTION = """\
+基层应急能力达标（六有 / 三有 / 四有）: standards, assessments and their review, certificates,
+compliance rates and reports, and the offline phones' sync protocol.
+
+- **Authentication**: `POST /auth/login` answers a short-lived bearer access token and a rotating
+  refresh token; every other route needs `Authorization: Bearer <access token>`.
+- **Errors** are RFC 9457 `application/problem+json` (the `Problem` schema) with a stable `type`
+  (`urn:dabiao:problem:<slug>`), a Chinese / English `title`, and `field` / `item` where one is
+  concerned.
+- **Files**: PDFs (`application/pdf`) and attachments are binary bodies; rates are JSON or, with
+  `format=csv`, CSV.
+"""
+
 # Any request body, unless its route allows more (pushes 8 MiB, uploads 20 MB; see sync/limits.py).
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -91,6 +104,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Dabiao 达标 API",
             version="1.0.0",
+            description=API_DESCRIPTION,
+            use_handler_docstrings=True,
             openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
