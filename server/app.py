@@ -8,8 +8,9 @@ from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
@@ -27,6 +28,7 @@ from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
 from server.api.sync import SyncController, sync_history
 from server.logs import request_log
+from server.pages.apidocs import VENDOR_DIR, SwaggerPage
 from server.pages.verify import VerifyController
 from server.services.auth import TokenService, load_or_create_key
 from server.services.backup import RESTORED_MARKER
@@ -97,6 +99,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             sync_history,
             create_static_files_router(path="/app", directories=[APP_DIR], html_mode=True, name="app",
                                        include_in_schema=False, tags=["app"], opt=PUBLIC),
+            # Vendored browser libraries (scripts/vendor.py); a folder's name carries its version,
+            # so its files never change and browsers may keep them.
+            create_static_files_router(path="/vendor", directories=[VENDOR_DIR], name="vendor", include_in_schema=False,
+                                       opt=PUBLIC, cache_control=CacheControlHeader(max_age=31_536_000, public=True,
+                                                                                    immutable=True)),
         ],
         dependencies=providers(runtime),
         guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter})],
@@ -106,6 +113,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="1.0.0",
             description=API_DESCRIPTION,
             use_handler_docstrings=True,
+            # /schema and /schema/swagger: Swagger UI from vendored files (no CDN, no inline script);
+            # /schema/openapi.json: the document.
+            render_plugins=[SwaggerPage(), JsonRenderPlugin()],
             openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}

@@ -102,6 +102,7 @@ PUBLIC = {
     ("GET", "/health"), ("GET", "/ready"),
     ("GET", "/verify/{serial:str}"), ("POST", "/verify"),
     ("GET", "/app"), ("GET", "/app/{file_path:path}"),
+    ("GET", "/vendor/{file_path:path}"),
 }
 
 
