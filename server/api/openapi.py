@@ -94,7 +94,8 @@ def guarded(*extra: int) -> dict[int, ResponseSpec]:
 
 
 def ok(data: type, description: str) -> dict[int, ResponseSpec]:
-    """A typed 200 for a handler that builds its own Response (the sync codec's JSON or MessagePack)."""
+    """A typed 200 for a handler that returns a Response it built: the rates (JSON, or CSV), a
+    push's results (JSON, or MessagePack)."""
     return {200: ResponseSpec(data, description=description, generate_examples=False)}
 
 
