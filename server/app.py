@@ -9,8 +9,9 @@ from pathlib import Path
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -31,6 +32,7 @@ from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
 from server.api.sync import SyncController, sync_history
 from server.logs import request_log
+from server.pages.apidocs import VENDOR_DIR, SwaggerPage
 from server.pages.common import PAGE_ERRORS
 from server.pages.dashboard import dashboard_router
 from server.pages.desk import desk_router
@@ -50,9 +52,21 @@ PAGES_STATIC = Path(__file__).parent / "static" / "pages"  # the desk's and veri
 TEMPLATES = Path(__file__).parent / "pages" / "templates"
 # Forms of the browser pages carry a CSRF token; the API (bearer tokens, never the cookie) does not.
 PAGE_PATHS = ("login", "logout", "desk", "dashboard")
-VENDOR = Path(__file__).parent / "static" / "vendor"  # browser libraries from npm, pinned and hash-checked
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 mimetypes.add_type("text/javascript", ".js")
+
+API_DESCRIPTION = """\
+基层应急能力达标（六有 / 三有 / 四有）: standards, assessments and their review, certificates,
+compliance rates and reports, and the offline phones' sync protocol.
+
+- **Authentication**: `POST /auth/login` answers a short-lived bearer access token and a rotating
+  refresh token; every other route needs `Authorization: Bearer <access token>`.
+- **Errors** are RFC 9457 `application/problem+json` (the `Problem` schema) with a stable `type`
+  (`urn:dabiao:problem:<slug>`), a Chinese / English `title`, and `field` / `item` where one is
+  concerned.
+- **Files**: PDFs (`application/pdf`) and attachments are binary bodies; rates are JSON or, with
+  `format=csv`, CSV.
+"""
 
 # Any request body, unless its route allows more (pushes 8 MiB, uploads 20 MB; see sync/limits.py).
 MAX_BODY_BYTES = 1024 * 1024
@@ -103,8 +117,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                    include_in_schema=False),
             desk_router,
             dashboard_router,
-            create_static_files_router(path="/static/vendor", directories=[VENDOR], name="vendor-static",
-                                       include_in_schema=False, opt=PUBLIC),
+            # Vendored browser libraries (scripts/vendor.py); a folder's name carries its version,
+            # so its files never change and browsers may keep them.
+            create_static_files_router(path="/vendor", directories=[VENDOR_DIR], name="vendor", include_in_schema=False,
+                                       opt=PUBLIC, cache_control=CacheControlHeader(max_age=31_536_000, public=True,
+                                                                                    immutable=True)),
         ],
         dependencies=providers(runtime),
         guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter}, session_lookup(runtime))],
@@ -118,6 +135,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Dabiao 达标 API",
             version="1.0.0",
+            description=API_DESCRIPTION,
+            use_handler_docstrings=True,
+            # /schema and /schema/swagger: Swagger UI from vendored files (no CDN, no inline script);
+            # /schema/openapi.json: the document.
+            render_plugins=[SwaggerPage(), JsonRenderPlugin()],
             openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}

@@ -103,6 +103,7 @@ PUBLIC = {
     ("GET", "/verify/{serial:str}"), ("POST", "/verify"),
     ("GET", "/app"), ("GET", "/app/{file_path:path}"),
     ("GET", "/login"), ("POST", "/login"), ("GET", "/static/pages/{file_path:path}"),
+    ("GET", "/vendor/{file_path:path}"),
 }
 
 

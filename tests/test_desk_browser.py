@@ -25,7 +25,7 @@ from server.settings import Settings
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 DESKTOP = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN"}
-AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"  # tests/vendor/vendor.lock.json
 BROKEN = "TS-BZ-01"  # the item the official gets wrong, and fixes after the return
 QZH = "hn-cs-kf-qzh"
 

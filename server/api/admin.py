@@ -9,6 +9,7 @@ from litestar import Controller, get, patch, post
 from litestar.params import Parameter
 from msgspec import UNSET, Meta, UnsetType
 
+from server.api.openapi import guarded
 from server.services.access import Principal
 from server.services.users import Role, User, UserChanges, Users
 
@@ -38,15 +39,15 @@ class AdminController(Controller):
     path = "/admin/users"
     tags = ["admin"]
 
-    @get("/", sync_to_thread=True)
+    @get("/", sync_to_thread=True, operation_id="listUsers", responses=guarded())
     def list_users(self, users: Users, principal: Principal) -> list[User]:
         return users.list(principal)
 
-    @post("/", sync_to_thread=True)
+    @post("/", sync_to_thread=True, operation_id="createUser", responses=guarded(409))
     def create_user(self, data: NewUser, users: Users, principal: Principal) -> User:
         return users.create(principal, data.username, data.display_name, data.password, data.role, data.org_id)
 
-    @patch("/{user_id:int}", sync_to_thread=True)
+    @patch("/{user_id:int}", sync_to_thread=True, operation_id="updateUser", responses=guarded())
     def update_user(self, user_id: Annotated[int, Parameter(ge=1, le=2**62)], data: UserPatch, users: Users,
                     principal: Principal) -> User:
         return users.update(principal, user_id, UserChanges(**msgspec.structs.asdict(data)))

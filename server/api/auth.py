@@ -9,6 +9,7 @@ from litestar import Controller, get, post
 from msgspec import Meta
 
 from server.api.guards import PUBLIC
+from server.api.openapi import problems
 from server.services.access import Principal
 from server.services.auth import Sessions, TokenPair
 
@@ -39,21 +40,24 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/login", sync_to_thread=True, status_code=200, opt=PUBLIC, security=[{}])
+    @post("/login", sync_to_thread=True, status_code=200, opt=PUBLIC, security=[{}], operation_id="login",
+          responses=problems(401, 422, 429))
     def login(self, data: LoginRequest, sessions: Sessions) -> TokenPair:
         """Password login; returns a short-lived access token and a rotating refresh token."""
         return sessions.login(data.username, data.password)
 
-    @post("/refresh", sync_to_thread=True, status_code=200, opt=PUBLIC, security=[{}])
+    @post("/refresh", sync_to_thread=True, status_code=200, opt=PUBLIC, security=[{}], operation_id="refreshTokens",
+          responses=problems(401, 422))
     def refresh(self, data: RefreshRequest, sessions: Sessions) -> TokenPair:
         """Exchange a refresh token for a new pair; reusing a spent token revokes the session."""
         return sessions.refresh(data.refresh_token, data.retry_key)
 
-    @post("/logout", sync_to_thread=True, status_code=204, opt=PUBLIC, security=[{}])
+    @post("/logout", sync_to_thread=True, status_code=204, opt=PUBLIC, security=[{}], operation_id="logout",
+          responses=problems(422))
     def logout(self, data: RefreshRequest, sessions: Sessions) -> None:
         """Revoke the refresh token's whole family (the refresh token is the proof)."""
         sessions.logout(data.refresh_token)
 
-    @get("/me", sync_to_thread=False)
+    @get("/me", sync_to_thread=False, operation_id="getMe", responses=problems(401))
     def me(self, principal: Principal) -> Me:
         return Me(principal.user_id, principal.username, principal.role, principal.org_id, principal.org_path)

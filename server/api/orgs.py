@@ -7,6 +7,7 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.params import Parameter
 
+from server.api.openapi import guarded
 from server.services.access import Principal
 from server.services.orgs import Level, Org, OrgDetail, Orgs
 
@@ -15,12 +16,12 @@ class OrgController(Controller):
     path = "/orgs"
     tags = ["orgs"]
 
-    @get("/{org_id:str}", sync_to_thread=True)
+    @get("/{org_id:str}", sync_to_thread=True, operation_id="getOrg", responses=guarded())
     def get_org(self, org_id: str, orgs: Orgs, principal: Principal) -> OrgDetail:
         """One unit and its direct children."""
         return orgs.detail(principal, org_id)
 
-    @get("/{org_id:str}/units", sync_to_thread=True)
+    @get("/{org_id:str}/units", sync_to_thread=True, operation_id="listUnits", responses=guarded())
     def units(
         self,
         org_id: str,

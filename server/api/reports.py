@@ -11,12 +11,12 @@ from litestar import Controller, MediaType, Response, get, post
 from litestar.params import Parameter
 from msgspec import Meta
 
+from checklists.rates import RateReport
+from server.api.openapi import CSV, CSV_TOO, PDF, Binary, guarded, ok
 from server.services.acceptance import Acceptance, Lookup
 from server.services.access import Principal
 from server.services.reports import Document, Reports
 
-PDF = "application/pdf"
-CSV = "text/csv; charset=utf-8"
 Day = Annotated[dt.date | None, Parameter(description="YYYY-MM-DD")]
 
 
@@ -33,7 +33,8 @@ class ReportController(Controller):
     path = "/reports"
     tags = ["reports"]
 
-    @get("/rates/{org_id:str}", sync_to_thread=True)
+    @get("/rates/{org_id:str}", sync_to_thread=True, operation_id="getRates", operation_class=CSV_TOO,
+         responses={**ok(RateReport, "达标率 / 建成率 as JSON"), **guarded()})
     def rates(
         self,
         org_id: str,
@@ -51,16 +52,18 @@ class ReportController(Controller):
             return _file(reports.rates_csv(principal, org_id, as_of, since, table), CSV, "attachment")
         return Response(reports.rates(principal, org_id, as_of, since), media_type=MediaType.JSON)
 
-    @get("/league/{org_id:str}", sync_to_thread=True, media_type=PDF)
+    @get("/league/{org_id:str}", sync_to_thread=True, media_type=PDF, operation_id="getLeaguePdf",
+         response_description="达标情况通报 PDF", responses=guarded(503))
     def league(self, org_id: str, reports: Reports, principal: Principal, as_of: Day = None,
-               since: Day = None) -> Response[bytes]:
+               since: Day = None) -> Response[Binary]:
         """The district 达标情况通报 PDF of a county (区/县): one row per street/township, and the
         change since `since` when given."""
         return _file(reports.league(principal, org_id, as_of, since), PDF)
 
-    @get("/comparison/{org_id:str}", sync_to_thread=True, media_type=PDF)
+    @get("/comparison/{org_id:str}", sync_to_thread=True, media_type=PDF, operation_id="getComparisonPdf",
+         response_description="达标建设情况对比通报 PDF", responses=guarded(503))
     def comparison(self, org_id: str, reports: Reports, principal: Principal, as_of: Day = None,
-                   since: Day = None) -> Response[bytes]:
+                   since: Day = None) -> Response[Binary]:
         """Comparison PDF of a province (cities, then counties) or a city (counties, then townships):
         rates, deadlines, change since `since`. A county's streets are compared in its 通报."""
         return _file(reports.comparison(principal, org_id, as_of, since), PDF)
@@ -70,19 +73,22 @@ class CertificateController(Controller):
     path = "/"
     tags = ["certificates"]
 
-    @get("/assessments/{assessment_id:str}/certificate", sync_to_thread=True, media_type=PDF)
-    def certificate_pdf(self, assessment_id: str, acceptance: Acceptance, principal: Principal) -> Response[bytes]:
+    @get("/assessments/{assessment_id:str}/certificate", sync_to_thread=True, media_type=PDF,
+         operation_id="getCertificatePdf", response_description="证书 PDF", responses=guarded(503))
+    def certificate_pdf(self, assessment_id: str, acceptance: Acceptance, principal: Principal) -> Response[Binary]:
         """The signed acceptance certificate of an accepted assessment: the PDF as issued, the same
         bytes on every download (its sha256 is shown on the verify page)."""
         serial, data = acceptance.pdf_of(principal, assessment_id)
         return _file(Document(f"certificate-{serial}.pdf", data), PDF)
 
-    @get("/assessments/{assessment_id:str}/gap-report", sync_to_thread=True, media_type=PDF)
-    def gap_report(self, assessment_id: str, reports: Reports, principal: Principal) -> Response[bytes]:
+    @get("/assessments/{assessment_id:str}/gap-report", sync_to_thread=True, media_type=PDF,
+         operation_id="getGapReportPdf", response_description="整改清单 PDF", responses=guarded(503))
+    def gap_report(self, assessment_id: str, reports: Reports, principal: Principal) -> Response[Binary]:
         """整改清单: every failing or missing item with its reason and the quoted clause."""
         return _file(reports.gap(principal, assessment_id), PDF)
 
-    @post("/certificates/{serial:str}/revoke", sync_to_thread=True, status_code=200)
+    @post("/certificates/{serial:str}/revoke", sync_to_thread=True, status_code=200, operation_id="revokeCertificate",
+          responses=guarded(409))
     def revoke(self, serial: str, data: RevokeRequest, acceptance: Acceptance, principal: Principal) -> Lookup:
         """Revoke a certificate with a reason (reviewers of its district)."""
         return acceptance.revoke(principal, serial, data.reason)

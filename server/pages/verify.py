@@ -15,6 +15,7 @@ from litestar.params import Body
 
 from checklists.certificate import Certificate, CertificateStatus, FileCheck
 from server.api.guards import PUBLIC
+from server.api.openapi import problems
 from server.errors import InvalidInput, TooLarge
 from server.services.acceptance import Acceptance
 
@@ -146,14 +147,16 @@ class VerifyController(Controller):
     opt = PUBLIC
     security = [{}]
 
-    @get("/{serial:str}", sync_to_thread=True, media_type=MediaType.HTML)
+    @get("/{serial:str}", sync_to_thread=True, media_type=MediaType.HTML, operation_id="verifyCertificate",
+         responses=problems())
     def verify(self, serial: str, acceptance: Acceptance) -> str:
         """Public: anyone who scans the QR code sees whether the certificate is valid."""
         found = acceptance.lookup(serial)
         return verify_page(found.certificate, found.status, found.reason, serial=serial, as_of=acceptance.today,
                            original_sha256=found.pdf_sha256)
 
-    @post("/", sync_to_thread=True, media_type=MediaType.HTML, status_code=200, request_max_body_size=MAX_VERIFY_UPLOAD)
+    @post("/", sync_to_thread=True, media_type=MediaType.HTML, status_code=200, request_max_body_size=MAX_VERIFY_UPLOAD,
+          operation_id="verifyCertificateFile", responses=problems(413, 422))
     def verify_file(
         self, data: Annotated[CertificateUpload, Body(media_type=RequestEncodingType.MULTI_PART)], acceptance: Acceptance,
     ) -> str:

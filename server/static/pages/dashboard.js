@@ -1,4 +1,4 @@
-// The dashboard's charts (Apache ECharts, vendored under /static/vendor) drawn from the JSON the
+// The dashboard's charts (Apache ECharts, vendored under /vendor) drawn from the JSON the
 // server put in the page (the same figures as its tables), and sortable tables. Without this file
 // the tables and downloads still work.
 const data = JSON.parse(document.getElementById("chart-data")?.textContent || "null");
