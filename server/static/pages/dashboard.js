@@ -29,7 +29,7 @@ if (data) {
   const d = data.dimensions;
   draw("chart-dims", {
     title: { text: `分母：已开展测评的 ${d.denominator} 个乡镇（街道）`, left: "center", textStyle: { fontSize: 12, fontWeight: "normal" } },
-    xAxis: { type: "category", data: d.names },
+    xAxis: { type: "category", data: d.names, axisLabel: { interval: 0 } },
     yAxis: percent,
     series: [{ name: "达标率", type: "bar", data: d.rates, itemStyle: { color: RED }, label: { show: true, position: "top", formatter: "{c}%" } }],
   });
@@ -44,7 +44,8 @@ if (data) {
     ],
   });
   const o = data.overdue;
-  draw("chart-overdue", {
+  if (!o.names.length) document.getElementById("chart-overdue").textContent = "没有逾期未达标的单位。";
+  else draw("chart-overdue", {
     xAxis: { type: "category", data: o.names, axisLabel: { interval: 0, rotate: o.names.length > 8 ? 40 : 0 } },
     yAxis: { type: "value", minInterval: 1 },
     series: [{ name: "逾期单位数", type: "bar", data: o.counts, itemStyle: { color: "#8a5a00" } }],
