@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 from serverkit import demo_dir, start_process  # noqa: F401  (fixtures)
-from test_desk_browser import AXE, DESKTOP, api, csp_errors, log_in
+from test_desk_browser import DESKTOP, api, csp_errors, log_in, serious_violations
 from test_field_app import CHROMIUM, browser, live, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -112,9 +112,5 @@ def test_the_dashboard_has_no_serious_accessibility_violation(live, browser):
     log_in(page, url, "hn_viewer")
     for target in (f"/dashboard/hn?as_of={AS_OF}", f"/dashboard/hn-cs-kf?as_of={AS_OF}"):
         page.goto(f"{url}{target}")
-        page.add_script_tag(path=str(AXE))
-        found = page.evaluate("async () => (await axe.run(document)).violations"
-                              ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))")
-        serious = [v for v in found if v["impact"] in ("serious", "critical")]
-        assert serious == [], (target, serious)
+        assert serious_violations(page) == [], target
     context.close()
