@@ -61,6 +61,8 @@ def http_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[A
     """Framework errors on a page (a malformed form, an unknown address) in the same words."""
     title = "请求有误" if isinstance(exc, ValidationException) else "页面不存在" if exc.status_code == 404 else "无法完成操作"
     detail = "提交的内容不完整或格式不对，请返回检查后重新提交。" if exc.status_code in (400, 422) else str(exc.detail)
+    if "CSRF" in str(exc.detail):  # Litestar's CSRF middleware: a form without (or with a stale) token
+        title, detail = "无法提交", "表单缺少有效的防伪令牌（页面可能已过期，或来自其他网站），请刷新页面后重新提交。"
     return Template(template_name="error.html", status_code=exc.status_code, headers=NO_STORE, context={
         "me": None, "nav": [], "title": title, "detail": detail, "items": [], "back": _back(request)})
 
