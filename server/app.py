@@ -18,6 +18,7 @@ from server.api.admin import AdminController
 from server.api.assessments import AssessmentController
 from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
+from server.api.codec import BodyRequest
 from server.api.deps import Runtime, providers
 from server.api.guards import PUBLIC, authenticated
 from server.api.health import health_check, ready
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
         middleware=[request_log],
         request_max_body_size=MAX_BODY_BYTES,
+        request_class=BodyRequest,
         logging_config=None,
         debug=False,
         # The runtime's parts, for operators and tests to look at; the app itself reads them only
