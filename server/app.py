@@ -28,7 +28,7 @@ from server.api.reports import CertificateController, ReportController
 from server.api.standards import StandardController
 from server.api.sync import SyncController, sync_history
 from server.logs import request_log
-from server.pages.verify import VerifyController
+from server.pages.verify import VERIFY_LIMIT, VerifyController
 from server.services.auth import TokenService, load_or_create_key
 from server.services.backup import RESTORED_MARKER
 from server.services.limits import RateLimiter
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         blobs=blobs,
         uploads=UploadArea(settings.data_dir / "uploads", blobs),
         push_limiter=RateLimiter(settings.push_per_minute),
+        verify_limiter=RateLimiter(settings.verify_per_minute),
         clock=Clock(seed),
     )
     app = Litestar(
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                        include_in_schema=False, tags=["app"], opt=PUBLIC),
         ],
         dependencies=providers(runtime),
-        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter})],
+        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter, VERIFY_LIMIT: runtime.verify_limiter},
+                              settings.client_ip_header)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Dabiao 达标 API",

@@ -10,14 +10,17 @@ test that checks it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import struct
+import time
 import uuid
 import zlib
 from pathlib import Path
 
 import httpx
 import msgspec
+import pytest
 from hypothesis import strategies as st
 from serverkit import TODAY, Server, demo_dir, make_passing, server, start_process  # noqa: F401  (fixtures)
 
@@ -142,6 +145,59 @@ def memory_kib(pid: int) -> dict[str, int]:
 # fix), and each is answered within 10 s (each took 12-14 s of CPU before).
 VERIFY_PEAK_GROWTH_KIB = 48 * 1024
 VERIFY_SECONDS = 10.0
+
+
+def test_a_verify_bomb_is_answered_in_bounded_time_and_memory(tmp_path: Path):
+    bomb = pdf_with_info_in_object_stream(b"<< /Keywords (dabiao) >>", 70_000_000)
+    assert len(bomb) < 80_000
+    proc, url = start_process(tmp_path / "data")
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:  # warm up: the first request imports what it needs
+            assert client.post("/verify", files={"file": ("x.pdf", b"%PDF-1.4\nnothing", "application/pdf")}).status_code == 200
+        Path(f"/proc/{proc.pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+        before = memory_kib(proc.pid)
+
+        def send(_: int) -> tuple[int, float, str]:
+            started = time.monotonic()
+            with httpx.Client(base_url=url, timeout=120) as client:
+                r = client.post("/verify", files={"file": ("bomb.pdf", bomb, "application/pdf")})
+            return r.status_code, time.monotonic() - started, r.text
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(send, range(4)))
+        after = memory_kib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    growth = after["VmHWM"] - before["VmRSS"]
+    print(f"verify bomb x4: RSS before {before['VmRSS'] // 1024} MiB, peak after {after['VmHWM'] // 1024} MiB "
+          f"(+{growth // 1024} MiB); seconds {[round(s, 2) for _, s, _ in answers]}")
+    for status, seconds, text in answers:
+        assert status == 200 and "未识别为证书" in text, text[:300]
+        assert seconds < VERIFY_SECONDS
+    assert growth < VERIFY_PEAK_GROWTH_KIB
+
+
+def test_verify_uploads_are_rate_limited_per_client_address(server: Server):
+    file = {"file": ("x.pdf", b"not a pdf at all", "application/pdf")}
+    codes = [server.client.post("/verify", files=file).status_code for _ in range(21)]
+    assert codes[:20] == [200] * 20
+    assert codes[20] == 429
+    r = server.client.post("/verify", files=file)
+    assert r.json()["type"] == "urn:dabiao:problem:rate-limited" and int(r.headers["retry-after"]) >= 1
+    # The page a QR code opens is not limited by the uploads.
+    assert server.client.get("/verify/KF-2024-9999").status_code == 200
+
+
+@pytest.mark.parametrize("keywords", [
+    b"(never closed",  # the string does not end: PdfStreamError while the Keywords are read
+    b"[1 2",  # not an object at all: PdfReadError
+])
+def test_a_pdf_whose_keywords_cannot_be_read_is_named_no_certificate(server: Server, keywords: bytes, caplog):
+    r = server.client.post("/verify", files={"file": ("x.pdf", pdf_with_keywords_object(keywords), "application/pdf")})
+    assert r.status_code == 200, r.text[:300]
+    assert "未识别为证书" in r.text
+    assert not [rec for rec in caplog.records if rec.exc_info]  # no traceback in the log
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Authentication as an app-level guard: every route needs a valid bearer access token unless it
 opts out with `opt={"public": True}` (login, refresh, health, the verify page, the static apps,
 the API docs). The caller found is kept on the request for the `principal` dependency, so a new
-route is protected whether or not its handler asks who is calling."""
+route is protected whether or not its handler asks who is calling. A route whose opt names a
+rate limiter is limited per caller, or, when public, per client address."""
 
 from __future__ import annotations
 
@@ -21,13 +22,26 @@ PUBLIC = {"public": True}  # a route's opt: reachable without logging in
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
-def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter]) -> Guard:
+def client_address(connection: ASGIConnection[Any, Any, Any, Any], header: str | None) -> str:
+    """Who is calling a public route: the address a trusted proxy put in `header` (its first entry),
+    or the connection's peer address."""
+    if header:
+        forwarded = connection.headers.get(header, "").split(",", 1)[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return connection.client.host if connection.client else "unknown"
+
+
+def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter], client_ip_header: str | None = None) -> Guard:
     """The app's guard: the caller of the request's bearer token, or 401; then, for a route whose
-    opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller, checked before
-    the body is read."""
+    opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller (per client
+    address on a public route), checked before the body is read."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        limited = handler.opt.get("rate_limit")
         if handler.opt.get("public"):
+            if limited is not None:
+                limiters[limited].check(("address", client_address(connection, client_ip_header)), limited)
             return
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -36,7 +50,6 @@ def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter]) -> Gua
         principal = tokens.principal(token.strip())
         note_user(principal.username)
         connection.state["principal"] = principal
-        limited = handler.opt.get("rate_limit")
         if limited is not None:
             limiters[limited].check(principal.user_id, limited)
 
