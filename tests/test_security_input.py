@@ -11,7 +11,9 @@ test that checks it.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import gzip
+import math
 import struct
 import time
 import uuid
@@ -21,12 +23,14 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from serverkit import TODAY, Server, demo_dir, make_passing, server, start_process  # noqa: F401  (fixtures)
 
 from checklists.loader import shipped_catalog
+from checklists.model import Answer
 from server.store.db import connect
-from sync import hlc
+from sync import hlc, wire
 
 QZH = "hn-cs-kf-qzh"  # 青竹湖街道, a draft in the demo (changsha.kaifu.township.liuyou@2022)
 HUPAN = "hn-cs-kf-qzh-c01"  # 湖畔社区, its village (kf_village_hp)
@@ -246,11 +250,77 @@ def test_a_truncated_gzip_body_is_refused(server: Server):
 # Answer values: each answer type's and field's real range
 
 
-# Values a hostile or broken client may send, of every JSON/MessagePack scalar kind.
-_NUMBERS = st.one_of(st.integers(), st.integers(-10, 2_000_000), st.floats(allow_nan=True, allow_infinity=True),
-                     st.floats(-10, 200), st.sampled_from([0, 1, 100, 10**6, 2**53, 2**63, 2**64, -(2**63)]))
-_SCALARS = st.one_of(st.none(), st.booleans(), _NUMBERS, st.text(max_size=20),
-                     st.sampled_from(["2024-05-01", "20240501", "2024-W18-3", "9999-12-31", "2000-01-01"]))
+def test_an_integer_past_64_bits_is_refused_over_rest_and_push(server: Server):
+    aid = server.assessment_id(QZH)
+    before = {item: stored_answer(server, aid, item) for item in ("TS-DW-01", "TS-JZ-06", "TS-WZ-05")}
+    r = server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/TS-DW-01", json={"value": BIG})
+    assert refused(r), r.text[:300]
+    r = server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/TS-JZ-06",
+                       json={"value": 10, "fields": {"coverage": BIG}})
+    assert refused(r), r.text[:300]
+    [a, b] = push_json(server, "kf_field_qzh", [m_set(aid, "TS-DW-01", {"value": BIG}),
+                                                m_set(aid, "TS-WZ-05", {"value": True, "fields": {"vehicles": BIG}})])
+    assert a["status"] == b["status"] == "rejected" and a["problem"] == "urn:dabiao:problem:invalid-input"
+    assert {item: stored_answer(server, aid, item) for item in before} == before
+    # What is in range is taken, and every pull page still encodes.
+    assert push_json(server, "kf_field_qzh", [m_set(aid, "TS-DW-01", {"value": 18})])[0]["status"] == "applied"
+    pull_every_page(server, "kf_field_qzh", "application/msgpack")
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinity_are_refused(server: Server, bad: float):
+    township = server.assessment_id(QZH)
+    village = server.assessment_id(HUPAN)
+    before = stored_answer(server, township, "TS-JZ-06"), stored_answer(server, village, "VC-CD-02")
+    [a] = push_msgpack(server, "kf_field_qzh", [m_set(township, "TS-JZ-06", {"value": 10, "fields": {"coverage": bad}})])
+    [b] = push_msgpack(server, "kf_village_hp", [m_set(village, "VC-CD-02", {"value": bad})])
+    assert a["status"] == "rejected" and b["status"] == "rejected", (a, b)
+    assert (stored_answer(server, township, "TS-JZ-06"), stored_answer(server, village, "VC-CD-02")) == before
+
+
+@pytest.mark.parametrize("item,answer", [
+    ("TS-JZ-06", {"value": 10, "fields": {"coverage": 101}}),  # percent field over 100
+    ("TS-JZ-06", {"value": 10, "fields": {"coverage": -1}}),
+    ("TS-WZ-05", {"value": True, "fields": {"vehicles": -5}}),  # count fields: whole, not negative, sane
+    ("TS-WZ-05", {"value": True, "fields": {"vehicles": 1.5}}),
+    ("TS-WZ-05", {"value": True, "fields": {"vehicles": 1e308}}),
+    ("TS-WZ-07", {"value": True, "fields": {"custodian": 5}}),  # a text field takes text
+    ("TS-DW-01", {"value": 2_000_000}),  # more people than a township has
+])
+def test_secondary_fields_are_checked_like_answers(server: Server, item: str, answer: dict):
+    aid = server.assessment_id(QZH)
+    before = stored_answer(server, aid, item)
+    r = server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/{item}", json=answer)
+    assert refused(r), r.text[:300]
+    [m] = push_json(server, "kf_field_qzh", [m_set(aid, item, answer)])
+    assert m["status"] == "rejected"
+    assert stored_answer(server, aid, item) == before
+
+
+@pytest.mark.parametrize("value", ["20240501", "2024-W18-3", "9999-12-31", "1900-01-01", "2024-5-1"])
+def test_date_answers_must_be_canonical_iso_dates_in_a_sane_range(server: Server, value: str):
+    aid = server.assessment_id(QZH)
+    before = stored_answer(server, aid, "TS-YA-05")
+    r = server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/TS-YA-05", json={"value": value})
+    assert refused(r), r.text[:300]
+    assert stored_answer(server, aid, "TS-YA-05") == before
+    r = server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/TS-YA-05", json={"value": "2024-05-01"})
+    assert r.status_code == 200, r.text
+
+
+# Values a hostile or broken client may send, of every JSON/MessagePack scalar kind, and values
+# near each type's range (so that many pass the checks and are stored).
+_INTEGERS = st.one_of(st.integers(), st.integers(-10, 2_000_000),
+                      st.sampled_from([0, 1, 100, 10**6, 10**6 + 1, 2**53, 2**63, 2**64, -(2**63)]))
+_FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-10, 200), st.floats(0, 2e9))
+_DATES = st.one_of(st.dates().map(dt.date.isoformat), st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31)).map(
+    dt.date.isoformat), st.sampled_from(["20240501", "2024-W18-3", "9999-12-31", "2024-02-30", "２０２４-０５-０１"]))
+_ANY = st.one_of(st.none(), st.booleans(), _INTEGERS, _FLOATS, st.text(max_size=20), _DATES)
+_NEAR = {
+    "count": _INTEGERS, "number": st.one_of(_FLOATS, _INTEGERS), "percent": st.one_of(_FLOATS, _INTEGERS),
+    "date": _DATES, "text": st.text(max_size=4100), "yes_no": st.booleans(),
+    "gps": st.builds(dict, lat=st.floats(-90, 90), lon=st.floats(-180, 180)),
+}
 
 
 def _items():
@@ -264,14 +334,119 @@ def _items():
 @st.composite
 def _candidate(draw):
     standard, item = draw(st.sampled_from(_items()))
-    value = draw(st.one_of(_SCALARS, st.lists(st.sampled_from(item.options or ["x"]), max_size=4),
-                           st.builds(dict, lat=st.floats(-90, 90), lon=st.floats(-180, 180))))
-    fields = {f.key: draw(_SCALARS.filter(lambda v: v is not None)) for f in item.fields if draw(st.booleans())}
+    near = _NEAR.get(item.answer, st.none())
+    if item.options:
+        near = st.one_of(st.sampled_from(item.options), st.lists(st.sampled_from(item.options), max_size=6))
+    value = draw(near if draw(st.integers(0, 3)) else _ANY)  # a quarter of them anything at all
+    fields = {f.key: draw(_NEAR[f.type] if draw(st.integers(0, 3)) else _ANY.filter(lambda v: v is not None))
+              for f in item.fields if draw(st.booleans())}
     return standard, item, {"value": value, "fields": fields}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_candidate(), st.booleans())
+def test_every_value_the_checks_admit_survives_msgpack_and_json_pull_pages(candidate, as_msgpack: bool):
+    """Whatever arrives (as MessagePack or JSON) and passes the server's checks is stored as JSON and
+    served in pull pages: each such value comes back unchanged from a MessagePack and a JSON page,
+    as an answer and as a kept conflict."""
+    from sync.inputs import answer_problems  # the checks the server makes on the way in
+
+    standard, item, sent = candidate
+    try:
+        if as_msgpack:
+            answer = msgspec.msgpack.decode(msgspec.msgpack.encode(sent), type=Answer)
+        else:
+            answer = msgspec.json.decode(msgspec.json.encode(sent), type=Answer)
+    except (msgspec.ValidationError, msgspec.DecodeError, OverflowError, ValueError):
+        event("refused while decoding")
+        return
+    if answer_problems(standard, item.id, answer):
+        event("refused by the checks")
+        return
+    event(f"stored: a {item.answer} answer" + (" with fields" if answer.fields else ""))
+    stored = msgspec.json.decode(msgspec.json.encode(answer), type=Answer)  # the answers table holds JSON
+    assert stored == answer
+    page = wire.PullPage(cursor="c", more=False, reset=False, server_hlc=hlc.ZERO, standards=[], changes=[
+        wire.AnswerState(assessment_id="a", item_id=item.id, answer=stored, version=None),
+        wire.ConflictState(assessment_id="a", id=1, field=f"answer:{item.id}", winner="w",
+                           winner_value=msgspec.json.decode(msgspec.json.encode(stored)), loser="l",
+                           loser_value=msgspec.to_builtins(stored), loser_mutation=None, at="t"),
+    ])
+    for encode, decode in ((msgspec.msgpack.encode, msgspec.msgpack.decode), (msgspec.json.encode, msgspec.json.decode)):
+        back = decode(encode(page), type=wire.PullPage)
+        assert back.changes[0].answer == stored
+        assert type(back.changes[0].answer.value) is type(stored.value)
+        assert back.changes[1].loser_value == msgspec.to_builtins(stored)
+        assert msgspec.convert(back.changes[1].winner_value, Answer) == stored
 
 
 # ---------------------------------------------------------------------------------------------
 # Records, texts and lists
+
+
+@pytest.mark.parametrize("record_id", ["a/b", "x\x00y", "\u202eevil", "x" * 200_000, " lead", "a" * 129])
+def test_record_ids_are_restricted_to_a_safe_pattern(server: Server, record_id: str):
+    aid = server.assessment_id(QZH)
+    record = {"id": record_id, "kind": "party_meeting", "date": "2024-06-01", "title": "党工委会议"}
+    r = server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/records", json=record)
+    assert refused(r), r.text[:300]
+    [m] = push_json(server, "kf_field_qzh", [m_record(aid, record)])
+    assert m["status"] == "rejected"
+
+
+def test_record_ids_the_clients_generate_are_valid(server: Server):
+    """The field app and the reference client name records with uuid4; older examples used short
+    names like dr-2024-1 (README)."""
+    aid = server.assessment_id(QZH)
+    for record_id in (str(uuid.uuid4()), "dr-2024-1", "pm-2024-1"):
+        record = {"id": record_id, "kind": "party_meeting", "date": "2024-06-01", "title": "党工委会议"}
+        r = server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/records", json=record)
+        assert r.status_code in (200, 201), r.text
+        assert server.as_user("kf_field_qzh", "DELETE", f"/assessments/{aid}/records/{record_id}").status_code == 200
+
+
+def test_reasons_labels_evidence_and_titles_have_size_limits(server: Server):
+    aid = server.assessment_id(QZH)
+    sha = "ab" * 32
+    too_much = [
+        ("TS-DW-04", {"na": True, "reason": "理" * 500_000}),  # a 500 KB reason (TS-DW-04 allows N/A)
+        ("TS-DW-01", {"value": 18, "evidence": [{"sha256": sha, "kind": "photo"}] * 5000}),
+        ("TS-DW-01", {"value": 18, "evidence": [{"sha256": sha, "kind": "photo", "label": "照" * 300}]}),
+        ("TS-WZ-07", {"value": True, "fields": {"custodian": "某" * 5000}}),
+    ]
+    for item, answer in too_much:
+        r = server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/{item}", json=answer)
+        assert refused(r), (item, r.text[:300])
+        [m] = push_json(server, "kf_field_qzh", [m_set(aid, item, answer)])
+        assert m["status"] == "rejected", item
+    long_title = {"id": str(uuid.uuid4()), "kind": "party_meeting", "date": "2024-06-01", "title": "会" * 201}
+    assert refused(server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/records", json=long_title))
+    many = {"id": str(uuid.uuid4()), "kind": "party_meeting", "date": "2024-06-01", "title": "会",
+            "attachments": [{"sha256": sha, "kind": "document"}] * 101}
+    assert refused(server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/records", json=many))
+    # Within the limits all of it is taken, and the phone learns the limits from /sync/config.
+    ok = {"na": True, "reason": "理" * 1000}
+    assert server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/TS-DW-04", json=ok).status_code == 200
+    config = server.as_user("kf_field_qzh", "GET", "/sync/config").json()
+    assert {"max_text_chars", "max_label_chars", "max_attachments", "max_fields", "max_count"} <= set(config)
+
+
+def test_the_field_app_knows_the_same_limits():
+    """The field app marks its inputs with the limits (min, max, maxlength) and keeps a value
+    outside them unsaved; its copy of them must be the server's."""
+    import re
+
+    from sync.limits import LIMITS
+
+    app = (Path(__file__).resolve().parent.parent / "server" / "static" / "app" / "app.js").read_text("utf-8")
+    found = re.search(r"const LIMITS = \{(.*?)\};", app, re.S)
+    assert found is not None
+    in_app = dict(re.findall(r'(\w+): "?([\w.-]+)"?', found.group(1)))
+    assert in_app == {
+        "max_text_chars": str(LIMITS.max_text_chars), "max_label_chars": str(LIMITS.max_label_chars),
+        "max_count": str(LIMITS.max_count), "max_number": str(int(LIMITS.max_number)),
+        "first_date": LIMITS.first_date.isoformat(), "last_date": LIMITS.last_date.isoformat(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------

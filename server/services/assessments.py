@@ -20,7 +20,7 @@ import msgspec
 
 from checklists.loader import Catalog
 from checklists.model import Answer, AnswerSheet, ChildFacts, Record, Result, Standard
-from checklists.scoring import InvalidAnswers, score, sheet_problems
+from checklists.scoring import InvalidAnswers, SheetProblem, score
 from server.errors import (
     Conflict,
     Incomplete,
@@ -40,6 +40,7 @@ from server.store import fields as field_store
 from server.store.assessments import AssessmentRow, AssessmentSummary, Comment, SpotCheck, Status
 from server.store.audit import AuditEntry
 from server.store.db import now_iso, transaction
+from sync import inputs
 from sync.conflict import Version
 from sync.hlc import Clock
 from sync.wire import assessment_id as derived_id
@@ -263,16 +264,18 @@ class Assessments:
         return self._web_write(who, assessment_id, f"record:{record_id}", None)
 
     def check_answer(self, row: AssessmentRow, item_id: str, answer: Answer) -> None:
-        """InvalidInput unless the answer fits its item in the assessment's standard."""
-        self._check(self.standard(row.standard_ref), AnswerSheet(answers={item_id: answer}))
+        """InvalidInput unless the answer fits its item in the assessment's standard, within its
+        answer type's range and the size limits (sync/inputs.py)."""
+        self._refuse(inputs.answer_problems(self.standard(row.standard_ref), item_id, answer))
 
     def check_item(self, row: AssessmentRow, item_id: str) -> None:
         """InvalidInput unless the assessment's standard has the item."""
         _known_item(self.standard(row.standard_ref), item_id, "item_id")
 
     def check_record(self, row: AssessmentRow, record: Record) -> None:
-        """InvalidInput unless the record fits the assessment's standard."""
-        self._check(self.standard(row.standard_ref), AnswerSheet(records=[record]))
+        """InvalidInput unless the record fits the assessment's standard, with a safe id, within
+        the size limits and a date in range (sync/inputs.py)."""
+        self._refuse(inputs.record_problems(self.standard(row.standard_ref), record))
 
     def _web_write(self, who: Principal, assessment_id: str, field: str, value: Answer | Record | None) -> Result:
         """A browser edit: it has seen the current value, so it is never a conflict."""
@@ -292,8 +295,7 @@ class Assessments:
         return FieldWrites(self.conn, on_apply=self._rescore_later)
 
     @staticmethod
-    def _check(standard: Standard, sheet: AnswerSheet) -> None:
-        problems = sheet_problems(standard, sheet)
+    def _refuse(problems: list[SheetProblem]) -> None:
         if problems:
             first = problems[0]
             raise InvalidInput(
