@@ -29,6 +29,7 @@ from server.api.standards import StandardController
 from server.api.sync import SyncController, sync_history
 from server.logs import request_log
 from server.pages.verify import VERIFY_LIMIT, VerifyController
+from server.services.assessments import Assessments
 from server.services.auth import TokenService, load_or_create_key
 from server.services.backup import RESTORED_MARKER
 from server.services.limits import RateLimiter
@@ -56,11 +57,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         new_epoch(conn)
         restored.unlink()
     seed = clock_seed(conn)
+    catalog = shipped_catalog()
+    Assessments(conn, catalog, settings.today()).rescore_unscored()  # after a migration repaired values
     conn.close()
     blobs = open_blob_store(settings)
     runtime = Runtime(
         settings=settings,
-        catalog=shipped_catalog(),
+        catalog=catalog,
         tokens=TokenService(settings, load_or_create_key(settings.key_path, settings.jwt_key_pem)),
         cert_key=load_or_create_key(settings.cert_key_path, settings.cert_key_pem),
         blobs=blobs,

@@ -14,8 +14,9 @@ real range, and the sizes of texts and lists (sync/limits.py `Limits`):
 - a record: a safe id (record_id_pattern), a title and field values of at most max_label_chars,
   a date in range; answers and records: at most max_attachments, labels of max_label_chars.
 
-Stored values are not re-checked: an answer accepted before these checks still scores and syncs.
-Messages never repeat a value that is too long to show.
+Stored values are not re-checked: an answer accepted before these checks still scores and syncs
+(server/store/migrations.py repaired the ones no pull could carry). Messages never repeat a
+value that is too long to show.
 """
 
 from __future__ import annotations

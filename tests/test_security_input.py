@@ -25,10 +25,12 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from litestar.testing import TestClient
 from serverkit import TODAY, Server, demo_dir, make_passing, server, start_process  # noqa: F401  (fixtures)
 
 from checklists.loader import shipped_catalog
 from checklists.model import Answer
+from server.app import create_app
 from server.store.db import connect
 from sync import hlc, wire
 
@@ -306,6 +308,50 @@ def test_date_answers_must_be_canonical_iso_dates_in_a_sane_range(server: Server
     assert stored_answer(server, aid, "TS-YA-05") == before
     r = server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/TS-YA-05", json={"value": "2024-05-01"})
     assert r.status_code == 200, r.text
+
+
+def test_values_stored_before_the_fix_are_repaired_so_every_pull_encodes(demo_dir: Path, tmp_path: Path):
+    """A database written by the code before the checks: a 10^30 count, a 10^30 secondary field and
+    a conflict that kept a 10^30 loser. The next start repairs them, rescores, and pulls encode."""
+    import shutil
+
+    from server.settings import Settings
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_dir, data)
+    conn = connect(data / "dabiao.db")
+    aid = conn.execute("SELECT id FROM assessments WHERE org_id = ? AND period = 2024", (QZH,)).fetchone()[0]
+    conn.execute("DELETE FROM migrations WHERE name >= '010'")  # as if written before this code
+    conn.execute("INSERT OR REPLACE INTO answers VALUES (?, 'TS-DW-01', ?, 1, '2024-11-01T00:00:00+00:00')",
+                 (aid, f'{{"value":{BIG},"na":false,"reason":"","fields":{{}},"evidence":[]}}'))
+    conn.execute("INSERT OR REPLACE INTO answers VALUES (?, 'TS-JZ-06', ?, 1, '2024-11-01T00:00:00+00:00')",
+                 (aid, f'{{"value":12,"na":false,"reason":"","fields":{{"coverage":100,"x":{BIG}}},"evidence":[]}}'))
+    conn.execute("INSERT INTO sync_conflicts (assessment_id, field, winner, winner_value, loser, loser_value, "
+                 "loser_mutation, at) VALUES (?, 'answer:TS-DW-03', '1730000000000-0000@a', ?, "
+                 "'1720000000000-0000@b', ?, NULL, '2024-11-01T00:00:00+00:00')",
+                 (aid, '{"value":3,"na":false,"reason":"","fields":{},"evidence":[]}',
+                  f'{{"value":{BIG},"na":false,"reason":"","fields":{{"members":{BIG}}},"evidence":[]}}'))
+    conn.close()
+
+    settings = Settings(data_dir=data, today=lambda: TODAY)
+    with TestClient(create_app(settings)) as client:
+        srv = Server(client, settings, {})
+        for accept in ("application/msgpack", "application/json"):
+            pages = pull_every_page(srv, "kf_field_qzh", accept)
+            answers = {(c["assessment_id"], c["item_id"]): c["answer"] for p in pages for c in p["changes"]
+                       if c["type"] == "answer"}
+            assert answers[(aid, "TS-DW-01")]["value"] is None  # the unencodable value is gone
+            assert answers[(aid, "TS-JZ-06")]["fields"] == {"coverage": 100}
+            [kept] = [c for p in pages for c in p["changes"] if c["type"] == "conflict" and c["assessment_id"] == aid
+                      and c["field"] == "answer:TS-DW-03"]
+            assert kept["loser_value"]["value"] is None and kept["loser_value"]["fields"] == {}
+        audit = srv.as_user("kf_reviewer", "GET", f"/assessments/{aid}/audit").json()
+        repaired = [e for e in audit if e["action"] == "repair_value"]
+        assert {e["entity_id"] for e in repaired} >= {"TS-DW-01", "TS-JZ-06"}
+        assert any(e["before"]["value"] == BIG for e in repaired)  # the original stays in the audit log
+        # Rescored at the start: 10^30 no longer passes TS-DW-01.
+        result = srv.as_user("kf_field_qzh", "GET", f"/assessments/{aid}/result").json()
+        assert next(i for i in result["items"] if i["id"] == "TS-DW-01")["status"] == "missing"
 
 
 # Values a hostile or broken client may send, of every JSON/MessagePack scalar kind, and values

@@ -11,6 +11,7 @@ Acceptance signs the certificate in the same transaction and files its PDF after
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from server.errors import (
     InvalidTransition,
     NotFound,
     NotPassed,
+    Problem,
     UnknownStandard,
 )
 from server.services.acceptance import Acceptance
@@ -56,6 +58,7 @@ __all__ = [
     "Status",
 ]
 
+log = logging.getLogger("dabiao.assessments")
 WEB_DEVICE = "web"  # the device id of edits made through the REST API (the bureau's browsers)
 
 EDITABLE = frozenset({"draft", "returned"})
@@ -364,6 +367,21 @@ class Assessments:
             for parent_id in store.township_of(self.conn, assessment_id):
                 self.rescore(parent_id)
         return result
+
+    def rescore_unscored(self) -> list[str]:
+        """Score every assessment that has no stored result (server/store/migrations.py clears
+        the results whose values it repaired); returns their ids. Run at start-up, before serving.
+        One that cannot be scored (its standard gone from the catalog) is logged and left."""
+        done = []
+        for assessment_id in store.unscored(self.conn):
+            try:
+                with transaction(self.conn):
+                    self.rescore(assessment_id)
+            except Problem as exc:
+                log.error("assessment %s cannot be scored: %s", assessment_id, exc.detail)
+                continue
+            done.append(assessment_id)
+        return done
 
     def result(self, who: Principal, assessment_id: str) -> Result:
         """The stored scoring result (scored now if it has none yet)."""
