@@ -39,6 +39,9 @@ class Limits(Struct, frozen=True, kw_only=True):
     # A record id: what the field app and the reference client generate (uuid4) and short names
     # like "dr-2024-1"; no '/', no control or direction characters, one path segment of a URL.
     record_id_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+    # The earliest assessment period: emergency management offices (应急管理部, and the local
+    # bureaus under it) exist since 2018. The latest is the server's current year.
+    first_period: int = 2018
 
 
 LIMITS = Limits()

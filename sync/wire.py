@@ -251,6 +251,7 @@ class SyncConfig(Struct, frozen=True, kw_only=True):
     first_date: str = LIMITS.first_date.isoformat()
     last_date: str = LIMITS.last_date.isoformat()
     record_id_pattern: str = LIMITS.record_id_pattern
+    first_period: int = LIMITS.first_period
 
 
 # -- drift detection --------------------------------------------------------------------------

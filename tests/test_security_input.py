@@ -499,6 +499,34 @@ def test_the_field_app_knows_the_same_limits():
 # Periods
 
 
+@pytest.mark.parametrize("period,ok", [(TODAY.year + 1, False), (2100, False), (2017, False),
+                                       (TODAY.year - 1, True)])
+def test_a_period_is_at_most_the_current_year(server: Server, period: int, ok: bool):
+    r = server.as_user("kf_field_qzh", "POST", "/assessments", json={"org_id": QZH, "period": period})
+    assert (r.status_code == 201) is ok, r.text[:300]
+    aid = wire.assessment_id(QZH, "changsha.kaifu.township.liuyou@2022", period)
+    create = {"op": "create_assessment", "id": str(uuid.uuid4()), "hlc": clock.now(), "assessment_id": aid,
+              "org_id": QZH, "standard_ref": "changsha.kaifu.township.liuyou@2022", "period": period}
+    [m] = push_json(server, "kf_field_qzh", [create])
+    assert (m["status"] == "applied") is ok, m
+
+
+def test_an_assessment_of_a_future_period_cannot_be_accepted(server: Server):
+    """One created before periods were checked (the issue's 2027 assessment accepted in 2026)."""
+    future = TODAY.year + 1
+    aid = wire.assessment_id(QZH, "changsha.kaifu.township.liuyou@2022", future)
+    conn = connect(server.settings.db_path)
+    conn.execute("INSERT INTO assessments (id, org_id, standard_ref, period, status, created_at, updated_at) "
+                 "VALUES (?, ?, 'changsha.kaifu.township.liuyou@2022', ?, 'draft', '2024-11-01', '2024-11-01')",
+                 (aid, QZH, future))
+    conn.close()
+    make_passing(server, "kf_field_qzh", aid)
+    assert server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").status_code == 200
+    r = server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/accept", json={})
+    assert r.status_code == 422 and r.json()["field"] == "period", r.text[:300]
+    assert server.as_user("kf_reviewer", "GET", f"/assessments/{aid}").json()["status"] == "submitted"
+
+
 # ---------------------------------------------------------------------------------------------
 # CSV exports
 

@@ -45,6 +45,7 @@ from server.store.db import now_iso, transaction
 from sync import inputs
 from sync.conflict import Version
 from sync.hlc import Clock
+from sync.limits import LIMITS
 from sync.wire import assessment_id as derived_id
 
 __all__ = [
@@ -214,6 +215,10 @@ class Assessments:
                 f"标准 {ref} 适用于{standard.level}，该单位为{org.level} / standard level mismatch",
                 field="standard_ref",
             )
+        if not LIMITS.first_period <= period <= self.today.year:
+            raise InvalidInput(
+                f"评估年度须在 {LIMITS.first_period} 至 {self.today.year} 年之间 / the period must be a year from "
+                f"{LIMITS.first_period} to the current year, {self.today.year}", field="period")
         expected = derived_id(org_id, standard.ref, period)
         if assessment_id is not None and assessment_id != expected:
             raise InvalidInput(
@@ -445,6 +450,9 @@ class Assessments:
         for item_id, _ in item_comments:
             _known_item(standard, item_id, "items")
         if decision == "accept":
+            if row.period > self.today.year:  # created before periods were checked
+                raise InvalidInput(f"评估年度 {row.period} 尚未到来，不能验收 / an assessment of a future period "
+                                   f"({row.period}) cannot be accepted", field="period")
             self._check_acceptable(row)
         serial = self._transition(who, row, _DECIDED[decision], decision, comment, item_comments)
         if serial is not None and self.acceptance is not None:

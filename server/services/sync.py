@@ -93,6 +93,7 @@ class SyncEngine:
             first_date=LIMITS.first_date.isoformat(),
             last_date=LIMITS.last_date.isoformat(),
             record_id_pattern=LIMITS.record_id_pattern,
+            first_period=LIMITS.first_period,
         )
 
     # -- push ---------------------------------------------------------------------------------
