@@ -11,8 +11,10 @@ test that checks it.
 from __future__ import annotations
 
 import concurrent.futures
+import csv
 import datetime as dt
 import gzip
+import io
 import math
 import struct
 import time
@@ -529,6 +531,29 @@ def test_an_assessment_of_a_future_period_cannot_be_accepted(server: Server):
 
 # ---------------------------------------------------------------------------------------------
 # CSV exports
+
+
+def test_the_csv_content_type_names_its_charset_once(server: Server):
+    r = server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf?format=csv")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def test_csv_cells_that_would_start_a_formula_are_neutralised(server: Server):
+    conn = connect(server.settings.db_path)
+    conn.execute("UPDATE orgs SET name = ? WHERE id = 'hn-cs-kf-qzh'", ('=HYPERLINK("http://evil/","点我")',))
+    conn.execute("UPDATE orgs SET name = ? WHERE id = 'hn-cs-kf-wly'", ("@SUM(1+1)",))
+    conn.execute("UPDATE orgs SET name = ? WHERE id = 'hn-cs-kf-dfl'", ("\t-2+3",))
+    conn.close()
+    text = server.as_user("kf_reviewer", "GET", "/reports/rates/hn-cs-kf?format=csv").content.decode("utf-8-sig")
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert "'=HYPERLINK(\"http://evil/\",\"点我\")" in cells and "'@SUM(1+1)" in cells and "'\t-2+3" in cells
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not _number(c))]
+    # Numbers stay numbers: a negative change in rates is not a formula.
+    from checklists.rates import neutralised
+
+    assert [neutralised(c) for c in ("-12.5", "-3", -4, "-2+3", "+1", "=1", "15.2")] == [
+        "-12.5", "-3", -4, "'-2+3", "'+1", "'=1", "15.2"]
 
 
 def _number(text: str) -> bool:

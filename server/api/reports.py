@@ -16,7 +16,7 @@ from server.services.access import Principal
 from server.services.reports import Document, Reports
 
 PDF = "application/pdf"
-CSV = "text/csv; charset=utf-8"
+CSV = "text/csv"  # Litestar adds "; charset=utf-8" to every text/* type
 Day = Annotated[dt.date | None, Parameter(description="YYYY-MM-DD")]
 
 
