@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -537,10 +538,24 @@ def overdue_csv(overdue: Sequence[Overdue]) -> bytes:
          o.status, _num(o.score)] for o in overdue])
 
 
+# A cell a spreadsheet would read as a formula (CSV injection, OWASP): = + - @ and a leading tab
+# or carriage return. Such text gets a leading apostrophe; numbers, negative ones included, stay.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def neutralised(cell: object) -> object:
+    """The cell as Excel should show it: text that would start a formula is prefixed with '."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
 def _excel_csv(header: list[str], lines: list[list]) -> bytes:
-    """CSV with CRLF line ends, UTF-8 with a byte-order mark (so Excel shows the Chinese)."""
+    """CSV with CRLF line ends, UTF-8 with a byte-order mark (so Excel shows the Chinese); names
+    that would start a formula are neutralised."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(lines)
+    writer.writerows([neutralised(cell) for cell in line] for line in lines)
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")

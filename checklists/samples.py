@@ -89,6 +89,12 @@ def _value_for(rule: Rule, item: Item, good: bool, rng: random.Random, as_of: dt
     return None, {}
 
 
+def record_id(*parts: object) -> str:
+    """A record id made from what names the record (unit, item, kind, ...): the same parts give
+    the same id, and it is what a phone could have sent (letters, digits and '-' only)."""
+    return "rec-" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:24]
+
+
 def _records_for(rule: Rule, standard: Standard, good: bool, rng: random.Random, as_of: dt.date, seed: str):
     match rule:
         case RecordCount(kind=kind, min=n, per=per, months=months, field=field, each_of=each, with_documents=docs):
@@ -107,7 +113,7 @@ def _records_for(rule: Rule, standard: Standard, good: bool, rng: random.Random,
                 for i, day in enumerate(days):
                     out.append(
                         Record(
-                            id=f"{seed}-{kind}-{g}-{i}",
+                            id=record_id(seed, kind, g, i),
                             kind=kind,
                             date=day,
                             title=standard.ref,
@@ -167,7 +173,7 @@ def sample_sheet(
                 back = rng.randint(1, rule.within_months - 1)
                 records.append(
                     Record(
-                        id=f"{unit}-cover-{i}",
+                        id=record_id(unit, "cover", i),
                         kind=rule.kind,
                         date=months_before(as_of, back),
                         title=f"{plan}专项预案演练",

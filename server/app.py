@@ -22,6 +22,7 @@ from server.api.admin import AdminController
 from server.api.assessments import AssessmentController
 from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
+from server.api.codec import BodyRequest
 from server.api.deps import Runtime, providers, session_lookup
 from server.api.guards import PUBLIC, authenticated
 from server.api.headers import security_headers
@@ -37,7 +38,8 @@ from server.pages.common import PAGE_ERRORS
 from server.pages.dashboard import dashboard_router
 from server.pages.desk import desk_router
 from server.pages.session import SessionController
-from server.pages.verify import VerifyController
+from server.pages.verify import VERIFY_LIMIT, VerifyController
+from server.services.assessments import Assessments
 from server.services.auth import TokenService, load_or_create_key, load_or_create_secret
 from server.services.backup import RESTORED_MARKER
 from server.services.limits import RateLimiter
@@ -82,16 +84,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         new_epoch(conn)
         restored.unlink()
     seed = clock_seed(conn)
+    catalog = shipped_catalog()
+    Assessments(conn, catalog, settings.today()).rescore_unscored()  # after a migration repaired values
     conn.close()
     blobs = open_blob_store(settings)
     runtime = Runtime(
         settings=settings,
-        catalog=shipped_catalog(),
+        catalog=catalog,
         tokens=TokenService(settings, load_or_create_key(settings.key_path, settings.jwt_key_pem)),
         cert_key=load_or_create_key(settings.cert_key_path, settings.cert_key_pem),
         blobs=blobs,
         uploads=UploadArea(settings.data_dir / "uploads", blobs),
         push_limiter=RateLimiter(settings.push_per_minute),
+        verify_limiter=RateLimiter(settings.verify_per_minute),
         clock=Clock(seed),
     )
     app = Litestar(
@@ -124,7 +129,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                                                                     immutable=True)),
         ],
         dependencies=providers(runtime),
-        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter}, session_lookup(runtime))],
+        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter, VERIFY_LIMIT: runtime.verify_limiter},
+                              session_lookup(runtime), settings.client_ip_header)],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         csrf_config=CSRFConfig(
             secret=settings.csrf_secret or load_or_create_secret(settings.data_dir / "keys" / "csrf.secret"),
@@ -152,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[request_log],
         before_send=[security_headers(settings.https)],
         request_max_body_size=MAX_BODY_BYTES,
+        request_class=BodyRequest,
         logging_config=None,
         debug=False,
         # The runtime's parts, for operators and tests to look at; the app itself reads them only

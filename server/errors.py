@@ -42,6 +42,13 @@ class InvalidInput(Problem):
     slug, status, title = "invalid-input", 422, "输入无效 / Invalid input"
 
 
+class MalformedBody(Problem):
+    """A request body that cannot be parsed at all (nested deeper than a decoder follows, say):
+    nothing in it was looked at."""
+
+    slug, status, title = "malformed-body", 400, "请求体无法解析 / Malformed request body"
+
+
 class Unauthenticated(Problem):
     slug, status, title = "unauthenticated", 401, "未登录或登录已过期 / Not authenticated"
 

@@ -43,6 +43,10 @@ class Settings:
     s3_region: str | None = None
     # Limits (see docs/operations.md).
     push_per_minute: int = 120  # pushes per user per minute before 429
+    verify_per_minute: int = 20  # certificate files checked (public POST /verify) per client address per minute
+    # The header a trusted proxy puts the client's address in (Fly: Fly-Client-IP); unset: the
+    # connection's peer address. Rate limits on public routes count per this address.
+    client_ip_header: str | None = None
     max_image_pixels: int = 40_000_000  # a decompression bomb declares more than this
     # Browser sessions (desk, dashboard): ended after this long without a request, and after this
     # long in any case (a working day at the bureau), whichever comes first.
@@ -101,6 +105,10 @@ class Settings:
             s.s3_region = v
         if v := env.get("DABIAO_PUSH_PER_MINUTE"):
             s.push_per_minute = int(v)
+        if v := env.get("DABIAO_VERIFY_PER_MINUTE"):
+            s.verify_per_minute = int(v)
+        if v := env.get("DABIAO_CLIENT_IP_HEADER"):
+            s.client_ip_header = v.strip().lower()
         if v := env.get("DABIAO_MAX_IMAGE_PIXELS"):
             s.max_image_pixels = int(v)
         if v := env.get("DABIAO_SESSION_IDLE_MINUTES"):

@@ -31,9 +31,8 @@ from typing import Any
 
 import msgspec
 
-from checklists.model import Answer, AnswerSheet, Attachment, Record, Standard
-from checklists.scoring import check_sheet
-from sync import hlc, wire
+from checklists.model import Answer, Attachment, Record, Standard
+from sync import hlc, inputs, wire
 from sync.media import sniff
 from sync.transport import Reply, Transport, TransportError
 
@@ -332,14 +331,22 @@ class Device:
         row = self.db.execute("SELECT data FROM standards WHERE ref = ?", (ref,)).fetchone() if ref else None
         return None if row is None or row[0] is None else msgspec.json.decode(row[0], type=Standard)
 
-    def _check(self, assessment_id: str, sheet: AnswerSheet) -> None:
-        """Refuse on the phone what the server would refuse, when the standard is here (it is after a sync)."""
+    def _check(self, assessment_id: str, item_id: str | None, value: Answer | Record) -> None:
+        """Refuse on the phone what the server would refuse (sync/inputs.py: the standard's types,
+        each type's range, the size limits), when the standard is here (it is after a sync)."""
         standard = self._standard(assessment_id)
-        if standard is not None and (problems := check_sheet(standard, sheet)):
-            raise ValueError("; ".join(problems))
+        if standard is None:
+            return
+        if isinstance(value, Record):
+            problems = inputs.record_problems(standard, value)
+        else:
+            assert item_id is not None
+            problems = inputs.answer_problems(standard, item_id, value)
+        if problems:
+            raise ValueError("; ".join(p.text for p in problems))
 
     def set_answer(self, assessment_id: str, item_id: str, answer: Answer) -> str:
-        self._check(assessment_id, AnswerSheet(answers={item_id: answer}))
+        self._check(assessment_id, item_id, answer)
         stamp = self._stamp()
         base = self._base(assessment_id, f"answer:{item_id}")
         self._enqueue(wire.SetAnswer(**stamp, assessment_id=assessment_id, item_id=item_id, answer=answer, base=base))
@@ -352,7 +359,7 @@ class Device:
         return stamp["id"]
 
     def put_record(self, assessment_id: str, record: Record) -> str:
-        self._check(assessment_id, AnswerSheet(records=[record]))
+        self._check(assessment_id, None, record)
         stamp = self._stamp()
         base = self._base(assessment_id, f"record:{record.id}")
         self._enqueue(wire.PutRecord(**stamp, assessment_id=assessment_id, record=record, base=base))

@@ -240,6 +240,18 @@ class SyncConfig(Struct, frozen=True, kw_only=True):
     pull_page: int
     tombstone_days: int
     server_hlc: str
+    # What one edit may carry (sync/inputs.py); defaults for a server that does not say.
+    max_text_chars: int = LIMITS.max_text_chars
+    max_label_chars: int = LIMITS.max_label_chars
+    max_attachments: int = LIMITS.max_attachments
+    max_fields: int = LIMITS.max_fields
+    max_choices: int = LIMITS.max_choices
+    max_count: int = LIMITS.max_count
+    max_number: float = LIMITS.max_number
+    first_date: str = LIMITS.first_date.isoformat()
+    last_date: str = LIMITS.last_date.isoformat()
+    record_id_pattern: str = LIMITS.record_id_pattern
+    first_period: int = LIMITS.first_period
 
 
 # -- drift detection --------------------------------------------------------------------------

@@ -167,6 +167,7 @@ def test_revocation_through_the_api_is_dated_by_the_server(server: Server):
 
 
 def test_a_later_years_draft_shows_as_the_current_assessment_of_an_accepted_street(server: Server):
+    server.settings.today = lambda: dt.date(2025, 6, 30)  # a period can be started once its year has come
     r = server.as_user("kf_field_wly", "POST", "/assessments", json={"org_id": "hn-cs-kf-wly", "period": 2025})
     assert r.status_code == 201, r.text
     rows = {row["id"]: row for row in

@@ -42,7 +42,8 @@ class Runtime:
     it field by field on every request.)"""
 
     def __init__(self, *, settings: Settings, catalog: Catalog, tokens: TokenService, cert_key: Ed25519PrivateKey,
-                 blobs: BlobStore, uploads: UploadArea, push_limiter: RateLimiter, clock: Clock):
+                 blobs: BlobStore, uploads: UploadArea, push_limiter: RateLimiter, verify_limiter: RateLimiter,
+                 clock: Clock):
         self.settings = settings
         self.catalog = catalog
         self.tokens = tokens
@@ -50,6 +51,7 @@ class Runtime:
         self.blobs = blobs
         self.uploads = uploads
         self.push_limiter = push_limiter
+        self.verify_limiter = verify_limiter  # public certificate checks, per client address
         self.clock = clock  # the server's hybrid logical clock (stamps browser edits)
 
 

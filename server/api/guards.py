@@ -1,7 +1,8 @@
 """Authentication as an app-level guard: every route needs a valid bearer access token unless it
 opts out with `opt={"public": True}` (login, refresh, health, the verify page, the static apps,
 the API docs). The caller found is kept on the request for the `principal` dependency, so a new
-route is protected whether or not its handler asks who is calling."""
+route is protected whether or not its handler asks who is calling. A route whose opt names a
+rate limiter is limited per caller, or, when public, per client address."""
 
 from __future__ import annotations
 
@@ -24,16 +25,29 @@ BROWSER = {"browser": True}  # a route's opt: a desktop page, authenticated by t
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
+def client_address(connection: ASGIConnection[Any, Any, Any, Any], header: str | None) -> str:
+    """Who is calling a public route: the address a trusted proxy put in `header` (its first entry),
+    or the connection's peer address."""
+    if header:
+        forwarded = connection.headers.get(header, "").split(",", 1)[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return connection.client.host if connection.client else "unknown"
+
+
 def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter],
-                  session_principal: Callable[[str], Principal | None]) -> Guard:
+                  session_principal: Callable[[str], Principal | None], client_ip_header: str | None = None) -> Guard:
     """The app's guard: the caller of the request's bearer token, or 401; then, for a route whose
-    opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller, checked before
-    the body is read. Browser pages (`opt=BROWSER`) take the session cookie instead, and only it:
-    a page never accepts a bearer token, and the API never accepts the cookie (so the API needs no
-    CSRF defence, and the pages' forms have one)."""
+    opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller (per client
+    address on a public route), checked before the body is read. Browser pages (`opt=BROWSER`)
+    take the session cookie instead, and only it: a page never accepts a bearer token, and the API
+    never accepts the cookie (so the API needs no CSRF defence, and the pages' forms have one)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        limited = handler.opt.get("rate_limit")
         if handler.opt.get("public"):
+            if limited is not None:
+                limiters[limited].check(("address", client_address(connection, client_ip_header)), limited)
             return
         if handler.opt.get("browser"):
             found = session_principal(connection.cookies.get(COOKIE, ""))
@@ -49,7 +63,6 @@ def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter],
         principal = tokens.principal(token.strip())
         note_user(principal.username)
         connection.state["principal"] = principal
-        limited = handler.opt.get("rate_limit")
         if limited is not None:
             limiters[limited].check(principal.user_id, limited)
 

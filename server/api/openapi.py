@@ -20,7 +20,7 @@ from msgspec import UNSET, Meta, UnsetType
 from server.api.problems import MEDIA_TYPE as PROBLEM_JSON
 
 PDF = "application/pdf"
-CSV = "text/csv; charset=utf-8"
+CSV = "text/csv"  # Litestar adds "; charset=utf-8" to every text/* type
 MSGPACK = "application/msgpack"
 
 Binary = Annotated[bytes, KwargDefinition(format="binary")]

@@ -85,7 +85,7 @@ class DashboardController(Controller):
             since: dt.date | None = None, table: str = "rates") -> Response[bytes]:
         """The table one level down (or, with table=overdue, the overdue units) as CSV."""
         doc = reports.rates_csv(principal, org_id, as_of, since, "overdue" if table == "overdue" else "rates")
-        return _download(doc.name, doc.data, "text/csv; charset=utf-8")
+        return _download(doc.name, doc.data, "text/csv")
 
     @get("/{org_id:str}/report.pdf", sync_to_thread=True)
     def pdf(self, org_id: str, reports: Reports, principal: Principal, as_of: dt.date | None = None,

@@ -20,6 +20,7 @@ from server.errors import InvalidInput, TooLarge
 from server.services.acceptance import Acceptance
 
 MAX_VERIFY_UPLOAD = 4 * 1024 * 1024  # a certificate PDF is about 35 KB
+VERIFY_LIMIT = "证书核验"  # the rate limiter of uploads (per client address; DABIAO_VERIFY_PER_MINUTE)
 
 
 def _short_hash(h: str) -> str:
@@ -156,12 +157,13 @@ class VerifyController(Controller):
                            original_sha256=found.pdf_sha256)
 
     @post("/", sync_to_thread=True, media_type=MediaType.HTML, status_code=200, request_max_body_size=MAX_VERIFY_UPLOAD,
-          operation_id="verifyCertificateFile", responses=problems(413, 422))
+          operation_id="verifyCertificateFile", responses=problems(413, 422, 429), opt={"rate_limit": VERIFY_LIMIT})
     def verify_file(
         self, data: Annotated[CertificateUpload, Body(media_type=RequestEncodingType.MULTI_PART)], acceptance: Acceptance,
     ) -> str:
         """Public: upload a certificate PDF (form field `file`) to learn whether it is the original
-        as issued, a copy edited since, or carries a signature that does not verify."""
+        as issued, a copy edited since, or carries a signature that does not verify. Rate-limited
+        per client address; a file's metadata is read with bounded work (untrusted_pdf)."""
         content = data.file.file.read(MAX_VERIFY_UPLOAD + 1)
         if len(content) > MAX_VERIFY_UPLOAD:
             raise TooLarge(f"证书文件不超过 {MAX_VERIFY_UPLOAD // 1024 // 1024} MB / file too large", field="file")

@@ -11,6 +11,7 @@ Acceptance signs the certificate in the same transaction and files its PDF after
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import msgspec
 
 from checklists.loader import Catalog
 from checklists.model import Answer, AnswerSheet, ChildFacts, Record, Result, Standard
-from checklists.scoring import InvalidAnswers, score, sheet_problems
+from checklists.scoring import InvalidAnswers, SheetProblem, score
 from server.errors import (
     Conflict,
     Incomplete,
@@ -28,6 +29,7 @@ from server.errors import (
     InvalidTransition,
     NotFound,
     NotPassed,
+    Problem,
     StalePage,
     UnknownStandard,
 )
@@ -41,8 +43,10 @@ from server.store import fields as field_store
 from server.store.assessments import AssessmentRow, AssessmentSummary, Comment, SpotCheck, Status
 from server.store.audit import AuditEntry
 from server.store.db import now_iso, transaction
+from sync import inputs
 from sync.conflict import Version
 from sync.hlc import Clock
+from sync.limits import LIMITS
 from sync.wire import assessment_id as derived_id
 
 __all__ = [
@@ -56,6 +60,7 @@ __all__ = [
     "Status",
 ]
 
+log = logging.getLogger("dabiao.assessments")
 WEB_DEVICE = "web"  # the device id of edits made through the REST API (the bureau's browsers)
 
 EDITABLE = frozenset({"draft", "returned"})
@@ -211,6 +216,10 @@ class Assessments:
                 f"标准 {ref} 适用于{standard.level}，该单位为{org.level} / standard level mismatch",
                 field="standard_ref",
             )
+        if not LIMITS.first_period <= period <= self.today.year:
+            raise InvalidInput(
+                f"评估年度须在 {LIMITS.first_period} 至 {self.today.year} 年之间 / the period must be a year from "
+                f"{LIMITS.first_period} to the current year, {self.today.year}", field="period")
         expected = derived_id(org_id, standard.ref, period)
         if assessment_id is not None and assessment_id != expected:
             raise InvalidInput(
@@ -264,16 +273,18 @@ class Assessments:
         return self._web_write(who, assessment_id, f"record:{record_id}", None)
 
     def check_answer(self, row: AssessmentRow, item_id: str, answer: Answer) -> None:
-        """InvalidInput unless the answer fits its item in the assessment's standard."""
-        self._check(self.standard(row.standard_ref), AnswerSheet(answers={item_id: answer}))
+        """InvalidInput unless the answer fits its item in the assessment's standard, within its
+        answer type's range and the size limits (sync/inputs.py)."""
+        self._refuse(inputs.answer_problems(self.standard(row.standard_ref), item_id, answer))
 
     def check_item(self, row: AssessmentRow, item_id: str) -> None:
         """InvalidInput unless the assessment's standard has the item."""
         _known_item(self.standard(row.standard_ref), item_id, "item_id")
 
     def check_record(self, row: AssessmentRow, record: Record) -> None:
-        """InvalidInput unless the record fits the assessment's standard."""
-        self._check(self.standard(row.standard_ref), AnswerSheet(records=[record]))
+        """InvalidInput unless the record fits the assessment's standard, with a safe id, within
+        the size limits and a date in range (sync/inputs.py)."""
+        self._refuse(inputs.record_problems(self.standard(row.standard_ref), record))
 
     def _web_write(self, who: Principal, assessment_id: str, field: str, value: Answer | Record | None) -> Result:
         """A browser edit: it has seen the current value, so it is never a conflict."""
@@ -293,8 +304,7 @@ class Assessments:
         return FieldWrites(self.conn, on_apply=self._rescore_later)
 
     @staticmethod
-    def _check(standard: Standard, sheet: AnswerSheet) -> None:
-        problems = sheet_problems(standard, sheet)
+    def _refuse(problems: list[SheetProblem]) -> None:
         if problems:
             first = problems[0]
             raise InvalidInput(
@@ -364,6 +374,21 @@ class Assessments:
                 self.rescore(parent_id)
         return result
 
+    def rescore_unscored(self) -> list[str]:
+        """Score every assessment that has no stored result (server/store/migrations.py clears
+        the results whose values it repaired); returns their ids. Run at start-up, before serving.
+        One that cannot be scored (its standard gone from the catalog) is logged and left."""
+        done = []
+        for assessment_id in store.unscored(self.conn):
+            try:
+                with transaction(self.conn):
+                    self.rescore(assessment_id)
+            except Problem as exc:
+                log.error("assessment %s cannot be scored: %s", assessment_id, exc.detail)
+                continue
+            done.append(assessment_id)
+        return done
+
     def result(self, who: Principal, assessment_id: str) -> Result:
         """The stored scoring result (scored now if it has none yet)."""
         row = self.row_for(who, "read", assessment_id)
@@ -430,6 +455,9 @@ class Assessments:
         for item_id, _ in item_comments:
             _known_item(standard, item_id, "items")
         if decision == "accept":
+            if row.period > self.today.year:  # created before periods were checked
+                raise InvalidInput(f"评估年度 {row.period} 尚未到来，不能验收 / an assessment of a future period "
+                                   f"({row.period}) cannot be accepted", field="period")
             self._check_acceptable(row)
         serial = self._transition(who, row, _DECIDED[decision], decision, comment, item_comments)
         if serial is not None and self.acceptance is not None:

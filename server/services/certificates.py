@@ -1,14 +1,13 @@
 """Signing and checking acceptance certificates: Ed25519 keys, the certificate as a compact JWS
 (pyjwt, algorithm pinned to EdDSA), verification, and finding the certificate a PDF names.
 
-Pure: no database and no clock. Revocation is stored by the server (server/services/acceptance.py).
+No database and no clock. Revocation is stored by the server (server/services/acceptance.py); a
+PDF's metadata is read in a bounded child process (server/services/untrusted_pdf.py).
 """
 
 from __future__ import annotations
 
-import io
 import re
-import zlib
 
 import jwt
 import msgspec
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from checklists.certificate import PDF_MARK, Certificate
+from server.services import untrusted_pdf
 
 ALGORITHM = "EdDSA"
 TOKEN_TYPE = "dabiao-cert+jwt"
@@ -115,21 +115,8 @@ def reference_in_pdf(data: bytes) -> tuple[str, str] | None:
 
     As reportlab writes it, the reference stands in the file as plain text; a file re-saved by
     another program may escape it or move the document information into a compressed object
-    stream, so then the PDF is read with pypdf."""
+    stream, so then the PDF is read with pypdf, within the limits of untrusted_pdf."""
     found = _PDF_REFERENCE.search(data)
     if found is None:
-        found = _PDF_REFERENCE.search(_pdf_keywords(data).encode())
+        found = _PDF_REFERENCE.search(untrusted_pdf.keywords(data).encode())
     return (found.group(1).decode(), found.group(2).decode()) if found else None
-
-
-def _pdf_keywords(data: bytes) -> str:
-    """The Keywords of a PDF's document information, or "" (also for a file that is no PDF)."""
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        info = PdfReader(io.BytesIO(data), strict=False).metadata
-        keywords = info.get("/Keywords") if info else None
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, zlib.error):
-        return ""  # not a PDF, or one too damaged to read: it carries no certificate we can trust
-    return str(keywords) if keywords else ""

@@ -24,12 +24,23 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from checklists.model import Answer, Record
+from server.errors import InvalidInput
 from server.services.access import Principal
 from server.store import audit
 from server.store import fields as store
 from server.store.db import now_iso
 from sync.conflict import Version
 from sync.registers import Overlay, Slot
+
+
+def _storable(value: Answer | Record | None) -> None:
+    """InvalidInput unless every pull page can carry the value: MessagePack holds integers of 64
+    bits and UTF-8 text only. The checks of sync/inputs.py keep values far inside this; here it
+    holds for every write, whoever checked what before."""
+    try:
+        msgspec.msgpack.encode(value)
+    except (OverflowError, UnicodeEncodeError) as exc:
+        raise InvalidInput(f"值无法存储与同步 / the value cannot be stored or synced: {exc}") from None
 
 
 class FieldWrite(msgspec.Struct, frozen=True):
@@ -84,6 +95,7 @@ class FieldWrites:
     ) -> FieldWrite:
         """Write (or, with None, delete) one answer or record under the conflict rule. The caller
         has checked role, scope, status and the value itself."""
+        _storable(value)
         kind, _, key = field.partition(":")
         table = store.TABLES[kind][0]
         self._slot(assessment_id, field)

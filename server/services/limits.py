@@ -1,4 +1,5 @@
-"""Request limits that protect a province's server: per-user push rate, image pixel counts.
+"""Request limits that protect a province's server: per-user push rate, per-address rate of
+certificate checks, image pixel counts.
 
 Body sizes are limited per route (Litestar's request_max_body_size, from sync/limits.py's LIMITS;
 see server/api/); media types come from the content (sync/media.py `sniff`).
@@ -19,14 +20,25 @@ from server.errors import InvalidInput, TooLarge, TooManyRequests
 
 
 class RateLimiter:
-    """A token bucket per key: `per_minute` requests, refilled continuously; bursts up to that."""
+    """A token bucket per key: `per_minute` requests, refilled continuously; bursts up to that.
+    Keys whose bucket has refilled are forgotten once more than `max_keys` are held (a limit per
+    client address must not grow without bound under a flood of addresses)."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000):
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.clock = clock
+        self.max_keys = max_keys
         self._buckets: dict[object, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def _prune(self, now: float) -> None:
+        full = [k for k, (tokens, last) in self._buckets.items() if tokens + (now - last) * self.rate >= self.capacity]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) > self.max_keys:  # all busy: keep the most recent half
+            recent = sorted(self._buckets.items(), key=lambda kv: kv[1][1])[len(self._buckets) // 2:]
+            self._buckets = dict(recent)
 
     def check(self, key: object, what: str) -> None:
         """Take one token for `key`; TooManyRequests (with Retry-After) when none is left."""
@@ -34,6 +46,8 @@ class RateLimiter:
             return
         now = self.clock()
         with self._lock:
+            if len(self._buckets) > self.max_keys and key not in self._buckets:
+                self._prune(now)
             tokens, last = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens < 1.0:

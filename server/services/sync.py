@@ -83,6 +83,17 @@ class SyncEngine:
             pull_page=LIMITS.pull_page,
             tombstone_days=LIMITS.tombstone_days,
             server_hlc=self.clock.now(),
+            max_text_chars=LIMITS.max_text_chars,
+            max_label_chars=LIMITS.max_label_chars,
+            max_attachments=LIMITS.max_attachments,
+            max_fields=LIMITS.max_fields,
+            max_choices=LIMITS.max_choices,
+            max_count=LIMITS.max_count,
+            max_number=LIMITS.max_number,
+            first_date=LIMITS.first_date.isoformat(),
+            last_date=LIMITS.last_date.isoformat(),
+            record_id_pattern=LIMITS.record_id_pattern,
+            first_period=LIMITS.first_period,
         )
 
     # -- push ---------------------------------------------------------------------------------

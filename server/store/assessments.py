@@ -109,6 +109,13 @@ def ids_in_status(conn: sqlite3.Connection, status: str) -> list[str]:
         "SELECT a.id FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.status = ? ORDER BY o.path", (status,))]
 
 
+def unscored(conn: sqlite3.Connection) -> list[str]:
+    """The ids of assessments without a stored result (a migration that repaired their values
+    cleared it), by their unit's path."""
+    return [r[0] for r in conn.execute(
+        "SELECT a.id FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.result IS NULL ORDER BY o.path")]
+
+
 def insert(conn: sqlite3.Connection, assessment_id: str, org_id: str, standard_ref: str, period: int, status: str,
            created_by: int | None, created_at: str, submitted_at: str | None = None,
            decided_at: str | None = None) -> None:

@@ -1,12 +1,19 @@
 """The schema: migrations in order, each recorded in the `migrations` table when applied, so an
 existing database file is upgraded in place without loss. Never edit an applied migration:
 append a new one.
+
+A migration is an SQL script, or a Python function over the connection where the data needs
+more than SQL (010: numbers inside stored JSON); either runs in one transaction with its record.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from server.store.db import connect
 
@@ -353,8 +360,89 @@ _M010_DESK = """
         CREATE INDEX audit_assessment_action ON audit_log(assessment_id, action);
 """
 
-# (name, SQL) in order. Never edit an applied migration: append a new one.
-MIGRATIONS: list[tuple[str, str]] = [
+# The largest integer a stored value may hold: JavaScript (the field app) holds integers exactly up
+# to 2**53 - 1, MessagePack (pull pages) up to 64 bits. The checks on the way in (sync/inputs.py)
+# keep every number far inside; values stored before them may not be.
+SAFE_INTEGER = 2**53 - 1
+_LONG_NUMBER = "*" + "[0-9]" * 16 + "*"  # GLOB: a run of 16 digits, as every integer past SAFE_INTEGER has
+
+
+def _unsafe_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER
+
+
+def _safe(value: Any, unsafe: list[Any]) -> Any:
+    """`value` (decoded JSON) with every integer past ±SAFE_INTEGER replaced by None, or dropped
+    from an object of secondary `fields`; what was taken out is appended to `unsafe`."""
+    if _unsafe_integer(value):
+        unsafe.append(value)
+        return None
+    if isinstance(value, list):
+        return [_safe(v, unsafe) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, v in value.items():
+        if key == "fields" and isinstance(v, dict):
+            unsafe += [x for x in v.values() if _unsafe_integer(x)]
+            out[key] = {k: _safe(x, unsafe) for k, x in v.items() if not _unsafe_integer(x)}
+        else:
+            out[key] = _safe(v, unsafe)
+    return out
+
+
+def _repaired(text: str | None) -> str | None:
+    """The JSON text with unsafe integers taken out, or None when it holds none."""
+    if text is None:
+        return None
+    unsafe: list[Any] = []
+    fixed = _safe(msgspec.json.decode(text), unsafe)
+    return msgspec.json.encode(fixed).decode() if unsafe else None
+
+
+def _m011_unsafe_numbers(conn: sqlite3.Connection) -> None:
+    """Answers and kept conflicts stored with an integer no pull can carry (10**30 broke every
+    MessagePack pull page of a scope, and a conflict kept it after the answer was corrected): the
+    value becomes null (unanswered), a secondary field with one is dropped. The value as it was
+    stays in the audit log (`repair_value`); the assessments concerned lose their stored result,
+    which the server recomputes when it starts (server/app.py)."""
+    at = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')"
+    rows = conn.execute("SELECT assessment_id, item_id, answer FROM answers WHERE answer GLOB ?", (_LONG_NUMBER,))
+    touched = set()
+    for assessment_id, item_id, text in rows.fetchall():
+        fixed = _repaired(text)
+        if fixed is None:
+            continue
+        conn.execute("UPDATE answers SET answer = ? WHERE assessment_id = ? AND item_id = ?", (fixed, assessment_id, item_id))
+        conn.execute(f"INSERT INTO audit_log (at, actor_id, action, entity, entity_id, assessment_id, before, after) "
+                     f"VALUES ({at}, NULL, 'repair_value', 'answer', ?, ?, ?, ?)", (item_id, assessment_id, text, fixed))
+        touched.add(assessment_id)
+    rows = conn.execute("SELECT id, assessment_id, winner_value, loser_value FROM sync_conflicts "
+                        "WHERE winner_value GLOB ? OR loser_value GLOB ?", (_LONG_NUMBER, _LONG_NUMBER))
+    for conflict_id, assessment_id, winner, loser in rows.fetchall():
+        fixed_winner, fixed_loser = _repaired(winner), _repaired(loser)
+        if fixed_winner is None and fixed_loser is None:
+            continue
+        conn.execute("UPDATE sync_conflicts SET winner_value = ?, loser_value = ? WHERE id = ?",
+                     (fixed_winner or winner, fixed_loser or loser, conflict_id))
+        conn.execute(f"INSERT INTO audit_log (at, actor_id, action, entity, entity_id, assessment_id, before, after) "
+                     f"VALUES ({at}, NULL, 'repair_value', 'conflict', ?, ?, json_object('winner', json(?), "
+                     f"'loser', json(?)), json_object('winner', json(?), 'loser', json(?)))",
+                     (str(conflict_id), assessment_id, winner, loser, fixed_winner or winner, fixed_loser or loser))
+        # Back into the pull feed (conflicts enter it only when inserted), so phones get the repair.
+        conn.execute("DELETE FROM changes WHERE entity = 'conflict' AND assessment_id = ? AND key = ?",
+                     (assessment_id, str(conflict_id)))
+        conn.execute("INSERT INTO changes (org_path, assessment_id, entity, key, deleted) SELECT o.path, a.id, "
+                     "'conflict', ?, 0 FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = ?",
+                     (str(conflict_id), assessment_id))
+    for assessment_id in sorted(touched):
+        conn.execute("UPDATE assessments SET result = NULL WHERE id = ?", (assessment_id,))
+
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+# (name, SQL or function) in order. Never edit an applied migration: append a new one.
+MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_core", _M001_CORE),
     ("002_spot_checks", _M002_SPOT_CHECKS),
     ("003_certificates", _M003_CERTIFICATES),
@@ -365,6 +453,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("008_certificates_in_force", _M008_CERTIFICATES_IN_FORCE),
     ("009_certificate_originals", _M009_CERTIFICATE_ORIGINALS),
     ("010_desk", _M010_DESK),
+    ("011_unsafe_numbers", _m011_unsafe_numbers),
 ]
 
 
@@ -373,14 +462,20 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[str]:
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
     applied = []
-    for name, sql in MIGRATIONS[:upto]:
+    for name, step in MIGRATIONS[:upto]:
         if name in done:
             continue
         # One script, one transaction: a failing migration leaves the file as it was.
         try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO migrations VALUES ('{name}', datetime('now'));\nCOMMIT;"
-            )
+            if callable(step):
+                conn.execute("BEGIN IMMEDIATE")
+                step(conn)
+                conn.execute("INSERT INTO migrations VALUES (?, datetime('now'))", (name,))
+                conn.execute("COMMIT")
+            else:
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{step}\nINSERT INTO migrations VALUES ('{name}', datetime('now'));\nCOMMIT;"
+                )
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

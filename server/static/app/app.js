@@ -14,6 +14,16 @@ const EDITABLE = new Set(["draft", "returned"]);
 const ITEM_STATUS = { pass: "达标", fail: "未达标", missing: "未填", na: "不适用" };
 const OP_NAMES = { set_answer: "填写", delete_answer: "清除", put_record: "记录", delete_record: "删除记录",
                    submit: "提交审核", comment: "留言", create_assessment: "新建" };
+// What one edit may carry: sync/limits.py's Limits, which the server checks on the way in
+// (tests/test_security_input.py keeps these the same). Inputs carry them as min/max/maxlength,
+// and a value outside them is not saved, so the official learns it at the site.
+const LIMITS = { max_text_chars: 4000, max_label_chars: 200, max_count: 1000000, max_number: 1000000000,
+                 first_date: "2000-01-01", last_date: "2099-12-31" };
+const RANGE = {
+  count: `step="1" min="0" max="${LIMITS.max_count}"`, number: `step="any" min="0" max="${LIMITS.max_number}"`,
+  percent: 'step="any" min="0" max="100"', date: `min="${LIMITS.first_date}" max="${LIMITS.last_date}"`,
+  text: `maxlength="${LIMITS.max_text_chars}"`,
+};
 const root = document.getElementById("app");
 const ui = { syncing: false, message: "", progress: null };
 const phone = await new Phone({ onProgress: (p) => { ui.progress = p; drawSyncBar(); } }).init();
@@ -240,11 +250,10 @@ function answerControl(item, answer, disabled) {
         <label><input type="radio" name="v-${item.id}" value="true" ${value === true ? "checked" : ""} ${dis}>是</label>
         <label><input type="radio" name="v-${item.id}" value="false" ${value === false ? "checked" : ""} ${dis}>否</label></div>`;
     case "count": case "number": case "percent":
-      return `<input type="number" class="value" ${item.answer === "count" ? 'step="1" min="0"' : 'step="any"'}
-        ${item.answer === "percent" ? 'min="0" max="100"' : ""} value="${value ?? ""}" ${dis}
+      return `<input type="number" class="value" ${RANGE[item.answer]} value="${value ?? ""}" ${dis}
         placeholder="${esc(item.unit || (item.answer === "percent" ? "%" : ""))}">`;
     case "date":
-      return `<input type="date" class="value" value="${esc(value ?? "")}" ${dis}>`;
+      return `<input type="date" class="value" ${RANGE.date} value="${esc(value ?? "")}" ${dis}>`;
     case "enum":
       return `<select class="value" ${dis}><option value="">请选择</option>
         ${item.options.map((o) => `<option ${o === value ? "selected" : ""}>${esc(o)}</option>`).join("")}</select>`;
@@ -252,7 +261,7 @@ function answerControl(item, answer, disabled) {
       return `<div class="choices multi">${item.options.map((o) => `<label><input type="checkbox" value="${esc(o)}"
         ${Array.isArray(value) && value.includes(o) ? "checked" : ""} ${dis}>${esc(o)}</label>`).join("")}</div>`;
     case "text":
-      return `<textarea class="value" ${dis}>${esc(value ?? "")}</textarea>`;
+      return `<textarea class="value" ${RANGE.text} ${dis}>${esc(value ?? "")}</textarea>`;
     case "gps":
       return `<button class="secondary gps" ${dis}>记录当前位置</button>
         <span class="muted">${value ? `${value.lat.toFixed(5)}, ${value.lon.toFixed(5)}` : ""}</span>`;
@@ -275,7 +284,8 @@ function fieldControls(item, answer, disabled) {
     }
     const type = f.type === "text" ? "text" : "number";
     return `<label class="field">${esc(f.label)}${f.unit ? `（${esc(f.unit)}）` : ""}
-      <input type="${type}" data-field="${f.key}" data-type="${f.type}" value="${esc(v ?? "")}" ${disabled ? "disabled" : ""}></label>`;
+      <input type="${type}" data-field="${f.key}" data-type="${f.type}" ${RANGE[f.type] || ""} value="${esc(v ?? "")}"
+        ${disabled ? "disabled" : ""}></label>`;
   }).join("");
 }
 
@@ -369,9 +379,10 @@ async function recordsSection(standard, records, editable) {
         ${r.attachments.length ? `· 附件 ${r.attachments.length}` : ""}
         ${editable ? `<button class="secondary small del-record" data-id="${esc(r.id)}">删除</button>` : ""}</li>`).join("")}</ul>
       ${editable ? `<details><summary>添加记录</summary><form class="add-record" data-kind="${kind.key}">
-        <label class="field">日期<input type="date" name="date" required></label>
-        <label class="field">标题<input type="text" name="title" required></label>
-        ${kind.fields.map((f) => `<label class="field">${esc(f.label)}<input type="${f.type === "text" ? "text" : "number"}" name="f-${f.key}"></label>`).join("")}
+        <label class="field">日期<input type="date" name="date" ${RANGE.date} required></label>
+        <label class="field">标题<input type="text" name="title" maxlength="${LIMITS.max_label_chars}" required></label>
+        ${kind.fields.map((f) => `<label class="field">${esc(f.label)}<input type="${f.type === "text" ? "text" : "number"}"
+          name="f-${f.key}" ${f.type === "text" ? `maxlength="${LIMITS.max_label_chars}"` : RANGE[f.type] || ""}></label>`).join("")}
         <label class="filebtn">照片<input type="file" accept="image/*" capture="environment" name="photo" multiple></label>
         <label class="filebtn">文件<input type="file" accept="application/pdf,image/*" name="document"></label>
         <button type="submit">保存记录</button></form></details>` : ""}</div>`;
@@ -400,12 +411,19 @@ async function attachFiles(files, kind) {
   for (const file of files) {
     const blob = kind === "photo" ? await downscale(file) : file;
     try {
-      out.push(await phone.attach(blob, kind, file.name || ""));
+      out.push(await phone.attach(blob, kind, (file.name || "").slice(0, LIMITS.max_label_chars)));
     } catch (err) {
       alert(`${file.name}：${err.message}`); // too large or not an image/PDF: nothing is kept
     }
   }
   return out;
+}
+
+/** Whether an input's value is within its min/max/maxlength (LIMITS); if not, say so and keep it unsaved. */
+function valid(el) {
+  if (el.checkValidity()) return true;
+  alert(el.validationMessage || "超出允许范围");
+  return false;
 }
 
 function wireAssessment(id, standard, v, editable) {
@@ -428,14 +446,14 @@ function wireAssessment(id, standard, v, editable) {
     card.querySelectorAll(".choices.multi input").forEach((el) => el.addEventListener("change", () =>
       save(itemId, (a) => { a.value = [...card.querySelectorAll(".choices.multi input:checked")].map((x) => x.value); })));
     const value = card.querySelector(".value");
-    if (value) value.addEventListener("change", () => save(itemId, (a) => {
+    if (value) value.addEventListener("change", () => valid(value) && save(itemId, (a) => {
       const raw = value.value;
       if (raw === "") a.value = null;
       else if (item.answer === "count") a.value = parseInt(raw, 10);
       else if (item.answer === "number" || item.answer === "percent") a.value = parseFloat(raw);
       else a.value = raw;
     }));
-    card.querySelectorAll("[data-field]").forEach((el) => el.addEventListener("change", () => save(itemId, (a) => {
+    card.querySelectorAll("[data-field]").forEach((el) => el.addEventListener("change", () => valid(el) && save(itemId, (a) => {
       const t = el.dataset.type;
       if (t === "yes_no") a.fields[el.dataset.field] = el.checked;
       else if (el.value === "") delete a.fields[el.dataset.field];
@@ -454,6 +472,7 @@ function wireAssessment(id, standard, v, editable) {
       if (e.target.checked) {
         const reason = prompt("请说明不适用的理由");
         if (!reason) { e.target.checked = false; return; }
+        if (reason.length > LIMITS.max_text_chars) { alert(`理由不超过 ${LIMITS.max_text_chars} 字`); e.target.checked = false; return; }
         save(itemId, (a) => { a.na = true; a.reason = reason; a.value = null; });
       } else {
         save(itemId, (a) => { a.na = false; a.reason = ""; });
