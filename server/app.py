@@ -18,7 +18,7 @@ from server.api.admin import AdminController
 from server.api.assessments import AssessmentController
 from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
-from server.api.deps import Runtime, providers
+from server.api.deps import Runtime, account_check, providers
 from server.api.guards import PUBLIC, authenticated
 from server.api.health import health_check, ready
 from server.api.orgs import OrgController
@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                        include_in_schema=False, tags=["app"], opt=PUBLIC),
         ],
         dependencies=providers(runtime),
-        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter})],
+        guards=[authenticated(runtime.tokens, account_check(runtime), {"同步": runtime.push_limiter})],
+        on_shutdown=[runtime.readers.close],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Dabiao 达标 API",

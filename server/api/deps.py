@@ -5,7 +5,7 @@ factory makes once. Handlers name what they need in their signature."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Request
@@ -27,7 +27,7 @@ from server.services.uploads import Uploads
 from server.services.users import Users
 from server.settings import Settings
 from server.store.blobs import BlobStore, UploadArea
-from server.store.db import connect
+from server.store.db import Readers, connect
 from sync.hlc import Clock
 
 
@@ -46,6 +46,18 @@ class Runtime:
         self.uploads = uploads
         self.push_limiter = push_limiter
         self.clock = clock  # the server's hybrid logical clock (stamps browser edits)
+        self.readers = Readers(settings.db_path)  # for the per-request account check
+
+
+def account_check(rt: Runtime) -> Callable[[Principal], Principal]:
+    """The per-request check of the account behind a credential (`Sessions.current`), over the
+    runtime's read connections: what the authentication guard calls for every request."""
+
+    def current(claimed: Principal) -> Principal:
+        with rt.readers.borrow() as conn:
+            return Sessions(conn, rt.tokens).current(claimed)
+
+    return current
 
 
 def principal_of(request: Request) -> Principal:

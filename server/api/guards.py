@@ -13,6 +13,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from server.errors import Unauthenticated
 from server.logs import note_user
+from server.services.access import Principal
 from server.services.auth import TokenService
 from server.services.limits import RateLimiter
 
@@ -21,10 +22,12 @@ PUBLIC = {"public": True}  # a route's opt: reachable without logging in
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
-def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter]) -> Guard:
-    """The app's guard: the caller of the request's bearer token, or 401; then, for a route whose
-    opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller, checked before
-    the body is read."""
+def authenticated(tokens: TokenService, current: Callable[[Principal], Principal],
+                  limiters: dict[str, RateLimiter]) -> Guard:
+    """The app's guard: the caller of the request's bearer token, as the account stands now
+    (`current`: services/auth.py `Sessions.current` over a read connection), or 401; then, for a
+    route whose opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller,
+    checked before the body is read."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if handler.opt.get("public"):
@@ -33,7 +36,7 @@ def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter]) -> Gua
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("需要登录：请在 Authorization 头中提供 Bearer 访问令牌 / bearer access token required")
-        principal = tokens.principal(token.strip())
+        principal = current(tokens.principal(token.strip()))
         note_user(principal.username)
         connection.state["principal"] = principal
         limited = handler.opt.get("rate_limit")

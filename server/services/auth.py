@@ -97,11 +97,14 @@ class TokenService:
             "iat": int(now),
             "exp": int(now + self.settings.access_ttl.total_seconds()),
             "jti": uuid.uuid4().hex,
+            "gen": principal.generation,
+            "sid": principal.session,
         }
         return jwt.encode(claims, self.key, algorithm=ALGORITHM)
 
     def principal(self, token: str) -> Principal:
-        """The caller of a valid access token; Unauthenticated otherwise."""
+        """The caller a valid access token claims to be; Unauthenticated otherwise. The claims are
+        only what the token was issued for: `Sessions.current` checks them against the account."""
         try:
             claims = jwt.decode(
                 token,
@@ -109,19 +112,24 @@ class TokenService:
                 algorithms=[ALGORITHM],
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "gen", "sid"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("访问令牌已过期，请刷新 / access token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"访问令牌无效 / invalid access token: {exc}") from None
-        return Principal(
-            user_id=int(claims["sub"]),
-            username=claims.get("name", ""),
-            role=claims["role"],
-            org_id=claims["org"],
-            org_path=claims["path"],
-        )
+        try:
+            return Principal(
+                user_id=int(claims["sub"]),
+                username=str(claims.get("name", "")),
+                role=str(claims["role"]),
+                org_id=str(claims["org"]),
+                org_path=str(claims["path"]),
+                generation=int(claims["gen"]),
+                session=str(claims["sid"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Unauthenticated("访问令牌无效 / invalid access token: malformed claims") from None
 
     # -- refresh tokens -----------------------------------------------------------------------
 
@@ -130,10 +138,10 @@ class TokenService:
         token = secrets.token_urlsafe(32)
         now = dt.datetime.now(dt.UTC)
         expires = now + self.settings.refresh_ttl
-        users.add_refresh_token(conn, _digest(token), family or uuid.uuid4().hex, principal.user_id, now.isoformat(),
-                                expires.isoformat())
+        family = family or uuid.uuid4().hex
+        users.add_refresh_token(conn, _digest(token), family, principal.user_id, now.isoformat(), expires.isoformat())
         return TokenPair(
-            access_token=self.access_token(principal),
+            access_token=self.access_token(msgspec.structs.replace(principal, session=family)),
             refresh_token=token,
             expires_in=int(self.settings.access_ttl.total_seconds()),
             refresh_expires_at=expires.isoformat(),
@@ -199,7 +207,26 @@ def principal_for_user(conn: sqlite3.Connection, user_id: int) -> Principal | No
     user = users.active(conn, user_id)
     if user is None:
         return None
-    return Principal(user_id=user.id, username=user.username, role=user.role, org_id=user.org_id, org_path=user.path)
+    return Principal(user_id=user.id, username=user.username, role=user.role, org_id=user.org_id, org_path=user.path,
+                     generation=user.token_generation)
+
+
+def current(conn: sqlite3.Connection, claimed: Principal) -> Principal:
+    """The caller as the account stands now, for a principal taken from a credential (an access
+    token's claims; a browser session can hand over its own): Unauthenticated when the account is
+    gone or deactivated, when its token generation has moved on since the credential was issued
+    (deactivated, new password, new role or unit) or when the login it belongs to was ended
+    (logout, refresh-token reuse). Role, unit and path are the account's, never the claims'."""
+    state = users.account_state(conn, claimed.user_id, claimed.session)
+    if state is None or not state.active:
+        raise Unauthenticated("账号已停用 / account disabled")
+    if state.token_generation != claimed.generation:
+        raise Unauthenticated("账号的权限或密码已变更，请重新登录 / the account changed since this token was issued; "
+                              "log in again")
+    if not state.session_open:
+        raise Unauthenticated("已退出登录或登录已被撤销，请重新登录 / this login was ended; log in again")
+    return Principal(user_id=state.id, username=state.username, role=state.role, org_id=state.org_id,
+                     org_path=state.path, generation=state.token_generation, session=claimed.session)
 
 
 def login(conn: sqlite3.Connection, tokens: TokenService, username: str, password: str) -> TokenPair:
@@ -246,5 +273,10 @@ class Sessions:
         return self.tokens.refresh(self.conn, refresh_token, retry_key)
 
     def logout(self, refresh_token: str) -> None:
-        """Revoke the refresh token's whole family."""
+        """Revoke the refresh token's whole family (its access tokens end with it)."""
         self.tokens.revoke_family_of(self.conn, refresh_token)
+
+    def current(self, claimed: Principal) -> Principal:
+        """The caller of a request as the account stands now (see `current`): the check every
+        request makes, whatever credential it came with."""
+        return current(self.conn, claimed)

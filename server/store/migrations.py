@@ -329,6 +329,13 @@ _M009_CERTIFICATE_ORIGINALS = """
         CREATE INDEX certificates_pdf ON certificates(pdf_sha256) WHERE pdf_sha256 IS NOT NULL;
 """
 
+# Every access token names the account's token generation; a request whose token names another
+# than the account's now is refused. Deactivation, a new password, a new role or unit move it on,
+# so they end every access token of the account at once, not when it expires.
+_M010_TOKEN_GENERATION = """
+        ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
+"""
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -340,6 +347,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("007_rates_indexes", _M007_RATES_INDEXES),
     ("008_certificates_in_force", _M008_CERTIFICATES_IN_FORCE),
     ("009_certificate_originals", _M009_CERTIFICATE_ORIGINALS),
+    ("010_token_generation", _M010_TOKEN_GENERATION),
 ]
 
 

@@ -22,6 +22,21 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     org_id: str
     active: bool
     path: str
+    token_generation: int = 0
+
+
+class AccountState(msgspec.Struct, frozen=True, kw_only=True):
+    """What every request checks of the account behind its token: whether it is active, its role,
+    unit and token generation now, and whether the login (refresh-token family) is still open."""
+
+    id: int
+    username: str
+    role: str
+    org_id: str
+    path: str
+    active: bool
+    token_generation: int
+    session_open: bool
 
 
 class Login(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,8 +58,8 @@ class RefreshToken(msgspec.Struct, frozen=True, kw_only=True):
     retry_key_hash: str | None
 
 
-_USER = "SELECT u.id, u.username, u.display_name, u.role, u.org_id, u.active, o.path FROM users u " \
-        "JOIN orgs o ON o.id = u.org_id"
+_USER = "SELECT u.id, u.username, u.display_name, u.role, u.org_id, u.active, o.path, u.token_generation " \
+        "FROM users u JOIN orgs o ON o.id = u.org_id"
 
 
 def get(conn: sqlite3.Connection, user_id: int) -> User | None:
@@ -56,6 +71,22 @@ def active(conn: sqlite3.Connection, user_id: int) -> User | None:
     """The account if it exists and is active."""
     found = get(conn, user_id)
     return found if found is not None and found.active else None
+
+
+def account_state(conn: sqlite3.Connection, user_id: int, family_id: str | None) -> AccountState | None:
+    """The account as it stands now, and whether its login `family_id` (None: not asked) still has
+    an unrevoked refresh token; None for no such account. One primary-key lookup."""
+    return as_struct(conn.execute(
+        "SELECT u.id, u.username, u.role, u.org_id, o.path, u.active, u.token_generation, "
+        "(?1 IS NULL OR EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = ?1 AND r.user_id = u.id "
+        "AND r.revoked_at IS NULL)) AS session_open "
+        "FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = ?2",
+        (family_id, user_id)).fetchone(), AccountState)
+
+
+def next_generation(conn: sqlite3.Connection, user_id: int) -> None:
+    """Move the account's token generation on: every access token issued before is refused."""
+    conn.execute("UPDATE users SET token_generation = token_generation + 1 WHERE id = ?", (user_id,))
 
 
 def under(conn: sqlite3.Connection, path: str) -> list[User]:
