@@ -6,10 +6,14 @@ reviewer, and the hardening around logins, certificate serials and the readiness
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
-from serverkit import Server, demo_dir, server  # noqa: F401  (fixtures)
+import msgspec
+import pytest
+from serverkit import Server, demo_dir, photo_bytes, server, upload  # noqa: F401  (fixtures)
 
+from server.services.demo import tiny_png
 from server.store.db import connect
 from sync import hlc
 
@@ -90,3 +94,105 @@ def test_3_refresh_token_reuse_ends_the_access_tokens_of_its_family(server: Serv
     assert replay.status_code == 401
     assert server.client.get("/auth/me", headers=bearer(second["access_token"])).status_code == 401
     assert server.client.get("/auth/me", headers=bearer(first["access_token"])).status_code == 401
+
+
+# -- 4. attachments are scoped to who may read an assessment citing them ------------------------
+
+
+def cited_photo(srv: Server, org_id: str) -> str:
+    """The sha256 of a photo an assessment of the unit cites (the demo's evidence is real PNGs)."""
+    conn = connect(srv.settings.db_path)
+    try:
+        for (text,) in conn.execute("SELECT answer FROM answers WHERE assessment_id = ? ORDER BY item_id",
+                                    (srv.assessment_id(org_id),)):
+            for a in msgspec.json.decode(text)["evidence"]:
+                if a["kind"] == "photo":
+                    return a["sha256"]
+    finally:
+        conn.close()
+    raise AssertionError(f"no photo cited by {org_id}")
+
+
+def test_4_a_jilin_reviewer_gets_404_for_a_kaifu_photo(server: Server):
+    """Defect 4: anyone logged in who knew a sha256 downloaded any unit's photos."""
+    sha = cited_photo(server, QZH)
+    assert server.as_user("kf_reviewer", "GET", f"/attachments/{sha}").status_code == 200  # its district's
+    got = server.as_user("jl_reviewer", "GET", f"/attachments/{sha}")
+    assert got.status_code == 404 and got.json()["type"] == "urn:dabiao:problem:not-found"
+    assert server.as_user("jl_reviewer", "HEAD", f"/attachments/{sha}").status_code == 404
+    for user in ("pj_field_01", "pj_reviewer", "kf_field_wly"):  # another county, another street
+        assert server.as_user(user, "GET", f"/attachments/{sha}").status_code == 404, user
+    # nor does the missing-blobs query confirm that the blob exists
+    missing = server.as_user("jl_reviewer", "POST", "/sync/blobs/missing", json={"sha256": [sha]})
+    assert [m["sha256"] for m in missing.json()["missing"]] == [sha]
+    state = server.as_user("jl_reviewer", "GET", f"/sync/uploads/{sha}").json()
+    assert state == {"sha256": sha, "received": 0, "complete": False}
+
+
+@pytest.mark.parametrize("user", ["cs_viewer", "hn_viewer", "hn_admin", "kf_reviewer", "jl_reviewer"])
+def test_4_read_only_roles_cannot_upload(server: Server, user: str):
+    """Defect 4: viewers, admins and reviewers uploaded blobs and started partial uploads."""
+    data = tiny_png(f"read-only {user}")
+    sha = hashlib.sha256(data).hexdigest()
+    whole = server.as_user(user, "PUT", f"/attachments/{sha}", content=data)
+    assert whole.status_code == 403 and whole.json()["type"] == "urn:dabiao:problem:forbidden"
+    part = server.as_user(user, "PUT", f"/sync/uploads/{sha}", content=data[:20],
+                          params={"offset": 0, "total": len(data)})
+    assert part.status_code == 403
+    assert not list((server.settings.data_dir / "uploads").rglob("*.part"))
+    assert server.as_user("kf_reviewer", "HEAD", f"/attachments/{sha}").status_code == 404
+
+
+def test_4_a_partial_upload_belongs_to_its_uploader(server: Server):
+    """Defect 4: any account could append to another user's in-progress upload of a known sha256."""
+    data = photo_bytes("partial of qzh", 300_000)
+    sha = hashlib.sha256(data).hexdigest()
+    first = server.as_user("kf_field_qzh", "PUT", f"/sync/uploads/{sha}", content=data[:100_000],
+                           params={"offset": 0, "total": len(data)})
+    assert first.json()["received"] == 100_000
+    # Another street's official sees none of it, and cannot write into it.
+    assert server.as_user("kf_field_wly", "GET", f"/sync/uploads/{sha}").json()["received"] == 0
+    poison = server.as_user("kf_field_wly", "PUT", f"/sync/uploads/{sha}", content=b"\0" * 100_000,
+                            params={"offset": 100_000, "total": len(data)})
+    assert poison.status_code == 409 and poison.json()["received"] == 0
+    # The uploader continues where it was and the blob commits intact.
+    rest = server.as_user("kf_field_qzh", "PUT", f"/sync/uploads/{sha}", content=data[100_000:],
+                          params={"offset": 100_000, "total": len(data)})
+    assert rest.json() == {"sha256": sha, "received": len(data), "complete": True}
+    assert server.as_user("kf_field_qzh", "GET", f"/attachments/{sha}").content == data
+
+
+def test_4_an_answer_cites_only_blobs_its_caller_may_read(server: Server):
+    """Defect 4: citing a known sha256 in one's own answer made another unit's photo readable."""
+    sha = cited_photo(server, QZH)
+    aid = server.assessment_id("hn-yy-pj-t01")
+    answer = {"value": True, "evidence": [{"sha256": sha, "kind": "photo", "label": "偷来的照片"}]}
+    r = server.as_user("pj_field_01", "PUT", f"/assessments/{aid}/answers/TS-WZ-02", json=answer)
+    assert r.status_code == 403
+    mutation = {"op": "set_answer", "id": str(uuid.uuid4()), "hlc": clock.now(), "assessment_id": aid,
+                "item_id": "TS-WZ-02", "answer": answer}
+    [result] = push(server, server.login("pj_field_01")["access_token"], [mutation]).json()["results"]
+    assert result["status"] == "rejected"
+    assert server.as_user("pj_field_01", "GET", f"/attachments/{sha}").status_code == 404
+    # A blob not uploaded yet may be cited (the phone uploads after it pushes), and one's own may.
+    own = upload(server, "pj_field_01", "own photo")
+    later = hashlib.sha256(b"not uploaded yet").hexdigest()
+    answer["evidence"] = [{"sha256": own, "kind": "photo"}, {"sha256": later, "kind": "photo"}]
+    assert server.as_user("pj_field_01", "PUT", f"/assessments/{aid}/answers/TS-WZ-02", json=answer).status_code == 200
+
+
+def test_4_attachments_are_served_inert(server: Server):
+    """Defect 4: a download is what was sniffed at upload, never sniffed again, never active."""
+    sha = upload(server, "kf_field_qzh", "inert photo")
+    r = server.as_user("kf_field_qzh", "GET", f"/attachments/{sha}")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/png"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-security-policy"].startswith("sandbox")
+    assert r.headers["content-disposition"] == f'inline; filename="{sha}.png"'
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    psha = hashlib.sha256(pdf).hexdigest()
+    assert server.as_user("kf_field_qzh", "PUT", f"/attachments/{psha}", content=pdf).status_code in (200, 201)
+    r = server.as_user("kf_field_qzh", "GET", f"/attachments/{psha}")
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-disposition"] == f'attachment; filename="{psha}.pdf"'

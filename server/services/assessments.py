@@ -23,6 +23,7 @@ from checklists.model import Answer, AnswerSheet, ChildFacts, Record, Result, St
 from checklists.scoring import InvalidAnswers, score, sheet_problems
 from server.errors import (
     Conflict,
+    Forbidden,
     Incomplete,
     InvalidInput,
     InvalidTransition,
@@ -34,6 +35,7 @@ from server.services.acceptance import Acceptance
 from server.services.access import Action, Principal, require
 from server.services.fields import FieldWrites
 from server.services.orgs import unit
+from server.services.uploads import may_read
 from server.store import assessments as store
 from server.store import attachments, audit, orgs
 from server.store import fields as field_store
@@ -240,7 +242,7 @@ class Assessments:
 
     def set_answer(self, who: Principal, assessment_id: str, item_id: str, answer: Answer) -> Result:
         """Answer one item from a browser; returns the new result."""
-        self.check_answer(self.editable(who, assessment_id), item_id, answer)
+        self.check_answer(who, self.editable(who, assessment_id), item_id, answer)
         return self._web_write(who, assessment_id, f"answer:{item_id}", answer)
 
     def delete_answer(self, who: Principal, assessment_id: str, item_id: str) -> Result:
@@ -252,7 +254,7 @@ class Assessments:
 
     def put_record(self, who: Principal, assessment_id: str, record: Record) -> Result:
         """Add or replace a dated record from a browser; returns the new result."""
-        self.check_record(self.editable(who, assessment_id), record)
+        self.check_record(who, self.editable(who, assessment_id), record)
         return self._web_write(who, assessment_id, f"record:{record.id}", record)
 
     def delete_record(self, who: Principal, assessment_id: str, record_id: str) -> Result:
@@ -262,17 +264,30 @@ class Assessments:
             raise NotFound(f"记录不存在 / no such record: {record_id}")
         return self._web_write(who, assessment_id, f"record:{record_id}", None)
 
-    def check_answer(self, row: AssessmentRow, item_id: str, answer: Answer) -> None:
-        """InvalidInput unless the answer fits its item in the assessment's standard."""
+    def check_answer(self, who: Principal, row: AssessmentRow, item_id: str, answer: Answer) -> None:
+        """InvalidInput unless the answer fits its item in the assessment's standard; Forbidden when
+        it cites an attachment its author may not read."""
         self._check(self.standard(row.standard_ref), AnswerSheet(answers={item_id: answer}))
+        self._check_citations(who, [a.sha256 for a in answer.evidence], f"answers.{item_id}.evidence")
 
     def check_item(self, row: AssessmentRow, item_id: str) -> None:
         """InvalidInput unless the assessment's standard has the item."""
         _known_item(self.standard(row.standard_ref), item_id, "item_id")
 
-    def check_record(self, row: AssessmentRow, record: Record) -> None:
-        """InvalidInput unless the record fits the assessment's standard."""
+    def check_record(self, who: Principal, row: AssessmentRow, record: Record) -> None:
+        """InvalidInput unless the record fits the assessment's standard; Forbidden when it cites
+        an attachment its author may not read."""
         self._check(self.standard(row.standard_ref), AnswerSheet(records=[record]))
+        self._check_citations(who, [a.sha256 for a in record.attachments], "record.attachments")
+
+    def _check_citations(self, who: Principal, shas: list[str], field: str) -> None:
+        """An answer or record may cite a blob not uploaded yet (the phone uploads it later), or
+        one its author may read (uploads.may_read); citing another unit's stored photo would make
+        it readable to the citing unit."""
+        for sha in dict.fromkeys(shas):
+            if attachments.is_stored(self.conn, sha) and not may_read(self.conn, who, sha):
+                raise Forbidden(f"不能引用无权查看的附件 / cannot cite attachment {sha[:12]}…, which you may not read",
+                                field=field)
 
     def _web_write(self, who: Principal, assessment_id: str, field: str, value: Answer | Record | None) -> Result:
         """A browser edit: it has seen the current value, so it is never a conflict."""

@@ -201,10 +201,10 @@ class SyncEngine:
             row = self._editable_rows[m.assessment_id] = svc.editable(who, m.assessment_id)
         value: Answer | Record | None = None
         if isinstance(m, SetAnswer):
-            svc.check_answer(row, m.item_id, m.answer)
+            svc.check_answer(who, row, m.item_id, m.answer)
             value = m.answer
         elif isinstance(m, PutRecord):
-            svc.check_record(row, m.record)
+            svc.check_record(who, row, m.record)
             value = m.record
         elif isinstance(m, DeleteAnswer):
             svc.check_item(row, m.item_id)

@@ -192,54 +192,61 @@ class OffsetMismatch(ValueError):
 
 
 class UploadArea:
-    """Partial uploads, resumable: `<root>/<sha256>.part` grows chunk by chunk (each fsynced), so
-    after a dropped connection or a server restart the phone asks `received()` and continues.
-    On the last chunk the whole is verified against its sha256 and committed to the blob store;
-    a mismatch discards the partial file (the phone starts that blob again)."""
+    """Partial uploads, resumable: `<root>/<owner>/<sha256>.part` grows chunk by chunk (each
+    fsynced), so after a dropped connection or a server restart the phone asks `received()` and
+    continues. A partial upload belongs to the account that started it (`owner`, its user id):
+    another account uploading the same bytes has its own, and cannot append to or read the state
+    of someone else's. On the last chunk the whole is verified against its sha256 and committed to
+    the blob store; a mismatch discards the partial file (the phone starts that blob again)."""
 
     def __init__(self, root: Path, blobs: BlobStore):
         self.root = root
         self.blobs = blobs
 
-    def _part(self, sha256: str) -> Path:
-        return self.root / f"{sha256}.part"
+    def _part(self, owner: int, sha256: str) -> Path:
+        return self.root / str(int(owner)) / f"{sha256}.part"
 
-    def received(self, sha256: str) -> int:
-        """How many bytes of a partial upload have arrived."""
-        part = self._part(sha256)
+    def received(self, owner: int, sha256: str) -> int:
+        """How many bytes of the owner's partial upload have arrived."""
+        part = self._part(owner, sha256)
         return part.stat().st_size if part.is_file() else 0
 
-    def append(self, sha256: str, offset: int, chunk: bytes) -> int:
-        """Append `chunk` at `offset` (which must be what was received so far); returns the new size."""
+    def append(self, owner: int, sha256: str, offset: int, chunk: bytes) -> int:
+        """Append `chunk` at `offset` (which must be what was received so far); returns the new size.
+        A write that fails (a full disk) leaves the file as it was before the chunk."""
         import fcntl
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self._part(sha256), "ab") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # two phones uploading the same photo at once
+        part = self._part(owner, sha256)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "ab") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # the same phone retrying a chunk while the first attempt runs
             size = f.seek(0, os.SEEK_END)
             if offset != size:
                 raise OffsetMismatch(size)
-            f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            except BaseException:
+                f.truncate(size)
+                raise
             return size + len(chunk)
 
-    def head(self, sha256: str, n: int = 16) -> bytes:
-        """The first `n` bytes of a partial upload."""
-        part = self._part(sha256)
-        with open(part, "rb") as f:
+    def head(self, owner: int, sha256: str, n: int = 16) -> bytes:
+        """The first `n` bytes of the owner's partial upload."""
+        with open(self._part(owner, sha256), "rb") as f:
             return f.read(n)
 
-    def commit(self, sha256: str) -> bytes:
-        """Verify and move the complete upload into the blob store; returns its bytes."""
-        part = self._part(sha256)
-        data = part.read_bytes()
+    def commit(self, owner: int, sha256: str) -> bytes:
+        """Verify and move the owner's complete upload into the blob store; returns its bytes."""
+        part = self._part(owner, sha256)
         try:
+            data = part.read_bytes()
             self.blobs.put(sha256, data)
         finally:
             part.unlink(missing_ok=True)
         return data
 
-    def discard(self, sha256: str) -> None:
-        """Drop a partial upload."""
-        self._part(sha256).unlink(missing_ok=True)
+    def discard(self, owner: int, sha256: str) -> None:
+        """Drop the owner's partial upload."""
+        self._part(owner, sha256).unlink(missing_ok=True)

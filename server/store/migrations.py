@@ -336,6 +336,56 @@ _M010_TOKEN_GENERATION = """
         ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
 """
 
+def _blob_ref_triggers(table: str, column: str, key: str, entity: str, path: str) -> str:
+    """Triggers that keep `blob_refs` equal to the attachments the rows of `table` cite (the
+    sha256 of each element of the JSON array at `path`), on every write path."""
+    refs = (f"INSERT OR IGNORE INTO blob_refs (sha256, assessment_id, field) "
+            f"SELECT json_extract(e.value, '$.sha256'), NEW.assessment_id, '{entity}:' || NEW.{key} "
+            f"FROM json_each(NEW.{column}, '{path}') e WHERE json_extract(e.value, '$.sha256') IS NOT NULL;")
+    drop = "DELETE FROM blob_refs WHERE assessment_id = OLD.assessment_id AND field = '{entity}:' || OLD.{key};"
+    drop = drop.format(entity=entity, key=key)
+    return "\n".join([
+        f"CREATE TRIGGER {table}_blob_refs_insert AFTER INSERT ON {table} BEGIN {refs} END;",
+        f"CREATE TRIGGER {table}_blob_refs_update AFTER UPDATE ON {table} BEGIN {drop} {refs} END;",
+        f"CREATE TRIGGER {table}_blob_refs_delete AFTER DELETE ON {table} BEGIN {drop} END;",
+    ])
+
+
+# Attachments are read by those who may read an assessment citing them, or who uploaded them (or
+# whose subtree holds the uploader): `blob_refs` says which answers and records cite which blob
+# (kept by triggers, backfilled here), `blob_uploads` who proved to hold a blob's bytes by
+# uploading them, and how many bytes (the daily upload quota counts them).
+_M011_BLOB_ACCESS = (
+    """
+        CREATE TABLE blob_refs (
+            sha256 TEXT NOT NULL,
+            assessment_id TEXT NOT NULL,
+            field TEXT NOT NULL,
+            PRIMARY KEY (sha256, assessment_id, field)
+        ) WITHOUT ROWID;
+        CREATE INDEX blob_refs_field ON blob_refs(assessment_id, field);
+        CREATE TABLE blob_uploads (
+            sha256 TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            size INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (sha256, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX blob_uploads_user ON blob_uploads(user_id, at);
+"""
+    + _blob_ref_triggers("answers", "answer", "item_id", "answer", "$.evidence")
+    + "\n"
+    + _blob_ref_triggers("records", "record", "id", "record", "$.attachments")
+    + """
+        INSERT OR IGNORE INTO blob_refs (sha256, assessment_id, field)
+            SELECT json_extract(e.value, '$.sha256'), x.assessment_id, 'answer:' || x.item_id
+            FROM answers x, json_each(x.answer, '$.evidence') e WHERE json_extract(e.value, '$.sha256') IS NOT NULL;
+        INSERT OR IGNORE INTO blob_refs (sha256, assessment_id, field)
+            SELECT json_extract(e.value, '$.sha256'), x.assessment_id, 'record:' || x.id
+            FROM records x, json_each(x.record, '$.attachments') e WHERE json_extract(e.value, '$.sha256') IS NOT NULL;
+"""
+)
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -348,6 +398,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("008_certificates_in_force", _M008_CERTIFICATES_IN_FORCE),
     ("009_certificate_originals", _M009_CERTIFICATE_ORIGINALS),
     ("010_token_generation", _M010_TOKEN_GENERATION),
+    ("011_blob_access", _M011_BLOB_ACCESS),
 ]
 
 
