@@ -63,10 +63,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tokens=TokenService(settings, load_or_create_key(settings.key_path, settings.jwt_key_pem)),
         cert_key=load_or_create_key(settings.cert_key_path, settings.cert_key_pem),
         blobs=blobs,
-        uploads=UploadArea(settings.data_dir / "uploads", blobs),
+        uploads=UploadArea(settings.data_dir / "uploads", blobs, max_age_s=settings.partial_upload_days * 86400),
         push_limiter=RateLimiter(settings.push_per_minute),
+        upload_limiter=RateLimiter(settings.upload_per_minute),
         clock=Clock(seed),
     )
+    runtime.uploads.expire()  # partial uploads abandoned while the server was down
     app = Litestar(
         route_handlers=[
             health_check,
@@ -86,7 +88,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                        include_in_schema=False, tags=["app"], opt=PUBLIC),
         ],
         dependencies=providers(runtime),
-        guards=[authenticated(runtime.tokens, account_check(runtime), {"同步": runtime.push_limiter})],
+        guards=[authenticated(runtime.tokens, account_check(runtime),
+                              {"同步": runtime.push_limiter, "上传": runtime.upload_limiter})],
         on_shutdown=[runtime.readers.close],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

@@ -77,6 +77,13 @@ class TooManyRequests(Problem):
     slug, status, title = "rate-limited", 429, "请求过于频繁，请稍后再试 / Too many requests"
 
 
+class UploadQuota(Problem):
+    """An account's uploads of the last 24 hours reached its quota: `retry_after` says when enough
+    of them leave the window."""
+
+    slug, status, title = "upload-quota", 429, "上传配额已用完，请稍后再试 / Upload quota used up"
+
+
 class UnknownStandard(Problem):
     slug, status, title = "unknown-standard", 422, "未知的标准版本 / Unknown standard version"
 

@@ -44,6 +44,12 @@ class Settings:
     # Limits (see docs/operations.md).
     push_per_minute: int = 120  # pushes per user per minute before 429
     max_image_pixels: int = 40_000_000  # a decompression bomb declares more than this
+    # Storage an account can take (docs/security.md, "Access and storage limits").
+    upload_per_minute: int = 600  # upload requests (whole files and chunks) per user per minute before 429
+    upload_bytes_per_day: int = 1024 * 1024 * 1024  # bytes of files one account uploads in 24 hours
+    max_open_uploads: int = 32  # partial uploads one account keeps; starting another drops its oldest
+    partial_upload_days: float = 7.0  # a partial upload untouched this long is removed
+    rejected_kept_per_device: int = 1000  # refused mutations kept with their payload per user and device
     today: Callable[[], dt.date] = field(default=_today)
 
     @property
@@ -92,4 +98,14 @@ class Settings:
             s.push_per_minute = int(v)
         if v := env.get("DABIAO_MAX_IMAGE_PIXELS"):
             s.max_image_pixels = int(v)
+        if v := env.get("DABIAO_UPLOAD_PER_MINUTE"):
+            s.upload_per_minute = int(v)
+        if v := env.get("DABIAO_UPLOAD_MB_PER_DAY"):
+            s.upload_bytes_per_day = int(float(v) * 1024 * 1024)
+        if v := env.get("DABIAO_MAX_OPEN_UPLOADS"):
+            s.max_open_uploads = int(v)
+        if v := env.get("DABIAO_PARTIAL_UPLOAD_DAYS"):
+            s.partial_upload_days = float(v)
+        if v := env.get("DABIAO_REJECTED_KEPT_PER_DEVICE"):
+            s.rejected_kept_per_device = int(v)
         return s

@@ -7,13 +7,22 @@ reviewer, and the hardening around logins, certificate serials and the readiness
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import msgspec
 import pytest
-from serverkit import Server, demo_dir, photo_bytes, server, upload  # noqa: F401  (fixtures)
+from litestar.testing import TestClient
+from serverkit import TODAY, Server, add_user, demo_dir, photo_bytes, server, upload  # noqa: F401  (fixtures)
 
+from server.app import create_app
 from server.services.demo import tiny_png
+from server.settings import Settings
 from server.store.db import connect
 from sync import hlc
 
@@ -196,3 +205,148 @@ def test_4_attachments_are_served_inert(server: Server):
     r = server.as_user("kf_field_qzh", "GET", f"/attachments/{psha}")
     assert r.headers["content-type"] == "application/pdf"
     assert r.headers["content-disposition"] == f'attachment; filename="{psha}.pdf"'
+
+
+# -- 5 and 11. no account fills the disk; refusals are kept only where they belong ---------------
+
+
+@contextmanager
+def server_with(demo_dir: Path, target: Path, plant=None, **settings) -> Iterator[Server]:
+    """A demo server with some settings changed; `plant(data_dir)` runs before the app starts."""
+    shutil.copytree(demo_dir, target)
+    if plant is not None:
+        plant(target)
+    config = Settings(data_dir=target, today=lambda: TODAY, **settings)
+    with TestClient(create_app(config)) as client:
+        yield Server(client, config, {})
+
+
+def count(srv: Server, sql: str, *args) -> int:
+    conn = connect(srv.settings.db_path)
+    try:
+        return conn.execute(sql, args).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_5_a_viewer_pushing_at_nonexistent_assessments_stores_nothing(server: Server):
+    """Defect 5: a viewer's pushes of 500 comments of 4,000 characters at assessment ids that do
+    not exist were all stored as rejected (+19 MB in three pushes, append-only)."""
+    token = server.login("cs_viewer")["access_token"]
+    before = count(server, "SELECT COUNT(*) FROM sync_mutations")
+    for _ in range(2):
+        batch = [comment(str(uuid.uuid4()), "灌" * 4000) for _ in range(500)]
+        r = push(server, token, batch)
+        assert r.status_code == 200
+        assert {x["status"] for x in r.json()["results"]} == {"rejected"}
+    # a read-only role's edits of a unit in its scope could never apply either
+    aid = server.assessment_id(QZH)
+    [r] = push(server, token, [comment(aid, "灌" * 4000)]).json()["results"]
+    assert r["status"] == "rejected" and r["problem"] == "urn:dabiao:problem:forbidden"
+    assert count(server, "SELECT COUNT(*) FROM sync_mutations") == before
+
+
+def test_11_an_out_of_scope_refusal_is_not_kept_under_the_target_assessment(server: Server):
+    """Defect 11: another county's refused mutations were stored under the target assessment and
+    shown forever in its sync history to its reviewer (usernames and 4,000-character payloads)."""
+    aid = server.assessment_id(QZH)
+    [r] = push(server, server.login("pj_field_01")["access_token"], [comment(aid, "广告" * 2000)]).json()["results"]
+    assert r["status"] == "rejected" and r["problem"] == "urn:dabiao:problem:forbidden"
+    history = server.as_user("kf_reviewer", "GET", f"/assessments/{aid}/sync-history").json()
+    assert history["rejected"] == []
+    # A refusal of the unit's own official is kept and shown, as DESIGN asks.
+    dfl = server.assessment_id("hn-cs-kf-dfl")  # submitted in the demo: edits are refused
+    set_answer = {"op": "set_answer", "id": str(uuid.uuid4()), "hlc": clock.now(), "assessment_id": dfl,
+                  "item_id": "TS-BZ-01", "answer": {"value": True}}
+    add_user(server, "kf_field_dfl", "field", "hn-cs-kf-dfl")
+    [own] = push(server, server.login("kf_field_dfl")["access_token"], [set_answer]).json()["results"]
+    assert own["status"] == "rejected"
+    kept = server.as_user("kf_reviewer", "GET", f"/assessments/{dfl}/sync-history").json()["rejected"]
+    assert [k["id"] for k in kept] == [set_answer["id"]] and kept[0]["mutation"]["answer"]["value"] is True
+
+
+def test_5_refused_payloads_kept_per_device_are_bounded(demo_dir: Path, tmp_path: Path):
+    """Defect 5: what a device's refusals store is bounded; past the bound a refusal is kept
+    (its id, result and reason: a replay is still a duplicate) without its payload."""
+    with server_with(demo_dir, tmp_path / "data", rejected_kept_per_device=3) as srv:
+        dfl = srv.assessment_id("hn-cs-kf-dfl")
+        add_user(srv, "kf_field_dfl", "field", "hn-cs-kf-dfl")
+        token = srv.login("kf_field_dfl")["access_token"]
+        batch = [comment(dfl, "材料" * 1000) | {"op": "set_answer", "item_id": "TS-BZ-01", "answer": {
+            "value": True, "reason": "长" * 1000}} for _ in range(5)]
+        for m in batch:
+            m.pop("body")
+        assert {r["status"] for r in push(srv, token, batch).json()["results"]} == {"rejected"}
+        kept = srv.as_user("kf_reviewer", "GET", f"/assessments/{dfl}/sync-history").json()["rejected"]
+        with_payload = {k["id"]: "answer" in k["mutation"] for k in kept}
+        assert [with_payload[m["id"]] for m in batch] == [True] * 3 + [False] * 2
+        assert count(srv, "SELECT MAX(length(payload)) FROM sync_mutations WHERE id IN (?, ?)",
+                     batch[3]["id"], batch[4]["id"]) < 300
+        [again] = push(srv, token, [batch[4]]).json()["results"]
+        assert (again["status"], again["original"]) == ("duplicate", "rejected")
+
+
+def test_5_abandoned_partial_uploads_expire(demo_dir: Path, tmp_path: Path):
+    """Defect 5: partial uploads (uploads/*.part) were never removed."""
+    old_sha, fresh_sha = "a" * 64, "b" * 64
+
+    def plant(data: Path) -> None:
+        for owner, sha, days in ((5, old_sha, 8), (5, fresh_sha, 1), (None, "c" * 64, 30)):
+            folder = data / "uploads" / (str(owner) if owner else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            part = folder / f"{sha}.part"
+            part.write_bytes(b"\x89PNG half a photo")
+            then = time.time() - days * 86400
+            os.utime(part, (then, then))
+
+    with server_with(demo_dir, tmp_path / "data", plant=plant, partial_upload_days=7) as srv:
+        left = sorted(p.relative_to(srv.settings.data_dir / "uploads").as_posix()
+                      for p in (srv.settings.data_dir / "uploads").rglob("*.part"))
+        assert left == [f"5/{fresh_sha}.part"]
+
+
+def test_5_uploads_are_rate_limited_per_account(demo_dir: Path, tmp_path: Path):
+    """Defect 5: uploads had no rate limit."""
+    with server_with(demo_dir, tmp_path / "data", upload_per_minute=3) as srv:
+        codes = []
+        for i in range(4):
+            data = tiny_png(f"rate {i}")
+            codes.append(srv.as_user("kf_field_qzh", "PUT", f"/attachments/{hashlib.sha256(data).hexdigest()}",
+                                     content=data).status_code)
+        assert codes == [200, 200, 200, 429]
+        data = tiny_png("rate other user")
+        assert srv.as_user("kf_field_wly", "PUT", f"/attachments/{hashlib.sha256(data).hexdigest()}",
+                           content=data).status_code == 200
+
+
+def test_5_an_account_has_a_daily_upload_quota(demo_dir: Path, tmp_path: Path):
+    """Defect 5: an account could upload without end."""
+    first, second = photo_bytes("quota 1", 6_000), photo_bytes("quota 2", 6_000)
+    with server_with(demo_dir, tmp_path / "data", upload_bytes_per_day=10_000) as srv:
+        put = lambda data: srv.as_user("kf_field_qzh", "PUT", f"/attachments/{hashlib.sha256(data).hexdigest()}",  # noqa: E731
+                                       content=data)
+        assert put(first).status_code == 200
+        refused = put(second)
+        assert refused.status_code == 429 and refused.json()["type"] == "urn:dabiao:problem:upload-quota"
+        assert int(refused.headers["retry-after"]) > 0
+        sha = hashlib.sha256(second).hexdigest()
+        chunked = srv.as_user("kf_field_qzh", "PUT", f"/sync/uploads/{sha}", content=second[:1000],
+                              params={"offset": 0, "total": len(second)})
+        assert chunked.status_code == 429
+        assert not list((srv.settings.data_dir / "uploads").rglob("*.part"))
+
+
+def test_5_an_account_keeps_a_bounded_number_of_partial_uploads(demo_dir: Path, tmp_path: Path):
+    """Defect 5: partial uploads of one account were unbounded; starting one past the bound drops
+    that account's oldest."""
+    with server_with(demo_dir, tmp_path / "data", max_open_uploads=2) as srv:
+        blobs = [photo_bytes(f"open {i}", 50_000) for i in range(3)]
+        for data in blobs:
+            r = srv.as_user("kf_field_qzh", "PUT", f"/sync/uploads/{hashlib.sha256(data).hexdigest()}",
+                            content=data[:10_000], params={"offset": 0, "total": len(data)})
+            assert r.json()["received"] == 10_000
+            time.sleep(0.01)  # distinct modification times
+        received = [srv.as_user("kf_field_qzh", "GET", f"/sync/uploads/{hashlib.sha256(d).hexdigest()}").json()["received"]
+                    for d in blobs]
+        assert received == [0, 10_000, 10_000]
+        assert len(list((srv.settings.data_dir / "uploads").rglob("*.part"))) == 2

@@ -22,7 +22,7 @@ class AttachmentController(Controller):
     path = "/attachments"
     tags = ["attachments"]
 
-    @put("/{sha256:str}", request_max_body_size=LIMITS.max_blob_bytes)
+    @put("/{sha256:str}", request_max_body_size=LIMITS.max_blob_bytes, opt={"rate_limit": "上传"})
     async def upload(self, sha256: Sha, request: Request[Any, Any, Any], uploads: Uploads,
                      principal: Principal) -> Stored:
         """Upload a photo or document under its sha256 (roles that write); identical bytes are deduplicated."""

@@ -37,7 +37,8 @@ class Runtime:
     it field by field on every request.)"""
 
     def __init__(self, *, settings: Settings, catalog: Catalog, tokens: TokenService, cert_key: Ed25519PrivateKey,
-                 blobs: BlobStore, uploads: UploadArea, push_limiter: RateLimiter, clock: Clock):
+                 blobs: BlobStore, uploads: UploadArea, push_limiter: RateLimiter, upload_limiter: RateLimiter,
+                 clock: Clock):
         self.settings = settings
         self.catalog = catalog
         self.tokens = tokens
@@ -45,6 +46,7 @@ class Runtime:
         self.blobs = blobs
         self.uploads = uploads
         self.push_limiter = push_limiter
+        self.upload_limiter = upload_limiter
         self.clock = clock  # the server's hybrid logical clock (stamps browser edits)
         self.readers = Readers(settings.db_path)  # for the per-request account check
 
@@ -89,13 +91,14 @@ def providers(rt: Runtime) -> dict[str, Provide]:
         return Assessments(conn, rt.catalog, rt.settings.today(), clock=rt.clock, acceptance=acceptance)
 
     def sync_engine(assessments: Assessments) -> SyncEngine:
-        return SyncEngine(assessments, rt.catalog)
+        return SyncEngine(assessments, rt.catalog, rt.settings.rejected_kept_per_device)
 
     def reports(assessments: Assessments) -> Reports:
         return Reports(assessments)
 
     def uploads(conn: sqlite3.Connection) -> Uploads:
-        return Uploads(conn, rt.blobs, rt.uploads, rt.settings.max_image_pixels)
+        s = rt.settings
+        return Uploads(conn, rt.blobs, rt.uploads, s.max_image_pixels, s.upload_bytes_per_day, s.max_open_uploads)
 
     def users(conn: sqlite3.Connection) -> Users:
         return Users(conn)

@@ -57,7 +57,7 @@ class SyncController(Controller):
         """How much of your upload of a blob the server holds."""
         return uploads.state(principal, sha256)
 
-    @put("/uploads/{sha256:str}", request_max_body_size=LIMITS.max_chunk_bytes)
+    @put("/uploads/{sha256:str}", request_max_body_size=LIMITS.max_chunk_bytes, opt={"rate_limit": "上传"})
     async def upload_chunk(
         self,
         sha256: Sha,

@@ -14,11 +14,12 @@ a blob visible is written after them, in a short one.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 
 import msgspec
 
-from server.errors import InvalidInput, NotFound, Problem, TooLarge, UnsupportedType, UploadOffset
+from server.errors import InvalidInput, NotFound, Problem, TooLarge, UnsupportedType, UploadOffset, UploadQuota
 from server.services.access import PERMISSIONS, Principal, require
 from server.services.limits import check_image
 from server.store import attachments
@@ -65,12 +66,35 @@ def require_uploader(who: Principal) -> None:
     require(who, "write", who.org_path)
 
 
+DAY = dt.timedelta(days=1)
+
+
 class Uploads:
-    def __init__(self, conn: sqlite3.Connection, blobs: BlobStore, area: UploadArea, max_image_pixels: int):
+    """Uploads and downloads for one request. `bytes_per_day` bounds what one account uploads in
+    24 hours; `max_open` how many partial uploads it keeps (starting another drops its oldest)."""
+
+    def __init__(self, conn: sqlite3.Connection, blobs: BlobStore, area: UploadArea, max_image_pixels: int,
+                 bytes_per_day: int = 1 << 30, max_open: int = 32):
         self.conn = conn
         self.blobs = blobs
         self.area = area
         self.max_image_pixels = max_image_pixels
+        self.bytes_per_day = bytes_per_day
+        self.max_open = max_open
+
+    def _check_quota(self, who: Principal, size: int) -> None:
+        """UploadQuota when `size` more bytes would take the account past its daily quota."""
+        now = dt.datetime.now(dt.UTC)
+        used, oldest = attachments.uploaded_since(self.conn, who.user_id, (now - DAY).isoformat(timespec="seconds"))
+        if used + size <= self.bytes_per_day:
+            return
+        retry = 3600
+        if oldest is not None:
+            retry = max(60, int((dt.datetime.fromisoformat(oldest) + DAY - now).total_seconds()) + 1)
+        mb = self.bytes_per_day / (1024 * 1024)
+        raise UploadQuota(
+            f"24 小时内上传已达 {mb:g} MB 上限，请 {retry} 秒后再试 / the account's uploads of the last 24 hours "
+            f"reached {mb:g} MB; retry in {retry}s", retry_after=retry, limit=self.bytes_per_day)
 
     def readable(self, who: Principal, sha256: str) -> bool:
         """Whether the caller may read the blob (see `may_read`)."""
@@ -91,6 +115,8 @@ class Uploads:
         if kind is None:
             raise InvalidInput(_ONLY, field="body")
         check_image(data, kind, self.max_image_pixels)
+        if not self._visible(who, sha256):  # a copy the caller already has costs nothing
+            self._check_quota(who, len(data))
         try:
             created = self.blobs.put(sha256, data)
         except DigestMismatch as exc:
@@ -144,6 +170,10 @@ class Uploads:
             raise InvalidInput("分块超出文件总长度 / chunk runs past total", field="total")
         if offset == 0 and sniff(chunk) is None:
             raise UnsupportedType(_ONLY, field="body")
+        self.area.sweep()  # abandoned partial uploads go, now and then
+        if offset == 0 and self.area.received(owner, sha256) == 0:  # a new partial upload
+            self._check_quota(who, total)
+            self.area.make_room(owner, self.max_open - 1)
         try:
             received = self.area.append(owner, sha256, offset, chunk)
         except OffsetMismatch as exc:

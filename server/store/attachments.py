@@ -54,7 +54,9 @@ def record_upload(conn: sqlite3.Connection, sha256: str, user_id: int, size: int
                  (sha256, user_id, size, now_iso()))
 
 
-def uploaded_since(conn: sqlite3.Connection, user_id: int, since: str) -> int:
-    """How many bytes the account uploaded since `since` (an ISO timestamp)."""
-    return int(conn.execute("SELECT COALESCE(SUM(size), 0) FROM blob_uploads WHERE user_id = ? AND at >= ?",
-                            (user_id, since)).fetchone()[0])
+def uploaded_since(conn: sqlite3.Connection, user_id: int, since: str) -> tuple[int, str | None]:
+    """How many bytes the account uploaded since `since` (an ISO timestamp), and when the oldest
+    of those uploads was."""
+    row = conn.execute("SELECT COALESCE(SUM(size), 0), MIN(at) FROM blob_uploads WHERE user_id = ? AND at >= ?",
+                       (user_id, since)).fetchone()
+    return int(row[0]), row[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -199,9 +200,47 @@ class UploadArea:
     of someone else's. On the last chunk the whole is verified against its sha256 and committed to
     the blob store; a mismatch discards the partial file (the phone starts that blob again)."""
 
-    def __init__(self, root: Path, blobs: BlobStore):
+    def __init__(self, root: Path, blobs: BlobStore, max_age_s: float = 7 * 86400, sweep_every_s: float = 3600):
         self.root = root
         self.blobs = blobs
+        self.max_age_s = max_age_s  # a partial upload untouched this long is abandoned
+        self.sweep_every_s = sweep_every_s
+        self._swept = 0.0
+
+    def expire(self, now: float | None = None) -> int:
+        """Remove every partial upload untouched for `max_age_s` (a phone reset, an upload given
+        up): returns how many. Run at start-up and, at most every `sweep_every_s`, by `sweep`."""
+        now = time.time() if now is None else now
+        self._swept = now
+        removed = 0
+        for part in self.root.rglob("*.part") if self.root.is_dir() else ():
+            try:
+                if now - part.stat().st_mtime > self.max_age_s:
+                    part.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished or removed meanwhile
+                continue
+        return removed
+
+    def sweep(self) -> None:
+        """`expire`, unless it ran less than `sweep_every_s` ago."""
+        if time.time() - self._swept >= self.sweep_every_s:
+            self.expire()
+
+    def make_room(self, owner: int, keep: int) -> None:
+        """Drop the owner's least recently touched partial uploads so that at most `keep` remain."""
+        folder = self.root / str(int(owner))
+        if not folder.is_dir():
+            return
+        found = []
+        for part in folder.glob("*.part"):
+            try:
+                found.append((part.stat().st_mtime, part))
+            except FileNotFoundError:
+                continue
+        found.sort()
+        for _, part in found[: max(0, len(found) - keep)]:
+            part.unlink(missing_ok=True)
 
     def _part(self, owner: int, sha256: str) -> Path:
         return self.root / str(int(owner)) / f"{sha256}.part"

@@ -386,6 +386,12 @@ _M011_BLOB_ACCESS = (
 """
 )
 
+# How many refused mutations a device has had kept with their payload (the bound on what one
+# device's refusals store): counted per user and device, over the refused rows only.
+_M012_REJECTED_PER_DEVICE = """
+        CREATE INDEX sync_mutations_rejected_device ON sync_mutations(user_id, device) WHERE status = 'rejected';
+"""
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -399,6 +405,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("009_certificate_originals", _M009_CERTIFICATE_ORIGINALS),
     ("010_token_generation", _M010_TOKEN_GENERATION),
     ("011_blob_access", _M011_BLOB_ACCESS),
+    ("012_rejected_per_device", _M012_REJECTED_PER_DEVICE),
 ]
 
 
