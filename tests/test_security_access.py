@@ -24,7 +24,7 @@ from server.app import create_app
 from server.services.demo import tiny_png
 from server.settings import Settings
 from server.store.db import connect
-from sync import hlc
+from sync import hlc, wire
 
 QZH = "hn-cs-kf-qzh"
 clock = hlc.Clock()
@@ -350,3 +350,24 @@ def test_5_an_account_keeps_a_bounded_number_of_partial_uploads(demo_dir: Path, 
                     for d in blobs]
         assert received == [0, 10_000, 10_000]
         assert len(list((srv.settings.data_dir / "uploads").rglob("*.part"))) == 2
+
+
+# -- 6. an assessment is pinned to its unit's own standard --------------------------------------
+
+
+@pytest.mark.parametrize("ref", ["jilin.changyi.township.liuyou@2021", "yueyang.pingjiang.township.liuyou@2023",
+                                 "hunan.township.liuyou@2021", "hunan.township.liuyou"])
+def test_6_a_kaifu_street_cannot_be_assessed_on_another_jurisdictions_standard(server: Server, ref: str):
+    """Defect 6: only the level was checked, so a 开福 street could be pinned to 吉林昌邑's, 平江's or
+    the Hunan base standard (and rates then took the one created last)."""
+    r = server.as_user("kf_field_qzh", "POST", "/assessments", json={"org_id": QZH, "period": 2025, "standard_ref": ref})
+    assert r.status_code == 422 and r.json()["field"] == "standard_ref", r.status_code
+    create = {"op": "create_assessment", "id": str(uuid.uuid4()), "hlc": clock.now(), "org_id": QZH, "period": 2025,
+              "standard_ref": ref, "assessment_id": wire.assessment_id(QZH, ref if "@" in ref else f"{ref}@2021", 2025)}
+    [result] = push(server, server.login("kf_field_qzh")["access_token"], [create]).json()["results"]
+    assert result["status"] == "rejected" and result["problem"] == "urn:dabiao:problem:invalid-input"
+    assert count(server, "SELECT COUNT(*) FROM assessments WHERE org_id = ? AND period = 2025", QZH) == 0
+    # its own standard, named with or without its version, is fine
+    ok = server.as_user("kf_field_qzh", "POST", "/assessments",
+                        json={"org_id": QZH, "period": 2025, "standard_ref": "changsha.kaifu.township.liuyou"})
+    assert ok.status_code == 201 and ok.json()["standard_ref"] == "changsha.kaifu.township.liuyou@2022"

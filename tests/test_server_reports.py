@@ -182,15 +182,22 @@ def test_a_later_years_draft_shows_as_the_current_assessment_of_an_accepted_stre
 
 
 def test_two_assessments_of_a_unit_in_one_year_count_it_once(server: Server):
-    # A street that starts over on another standard version in the same year.
-    r = server.as_user("kf_field_qzh", "POST", "/assessments",
-                       json={"org_id": "hn-cs-kf-qzh", "period": 2024, "standard_ref": "hunan.township.liuyou@2021"})
-    assert r.status_code == 201, r.text
-    total = kaifu_total(server)
-    assert total["townships"]["denominator"] == 16 and total["townships"]["numerator"] == 5
-    rows = {row["id"]: row for row in server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf").json()["rows"]}
-    assert rows["hn-cs-kf-qzh"]["unit"]["review"] == "draft"
-    assert rows["hn-cs-kf-qzh"]["unit"]["score"] == r.json()["score"]  # the one created last is current
+    # A street that starts over on another version of its standard in the same year.
+    catalog = server.client.app.state.catalog
+    pinned = catalog.get("changsha.kaifu.township.liuyou@2022")
+    newer = msgspec.structs.replace(pinned, version="2024", content_hash="e" * 64)
+    catalog.standards[newer.ref] = newer
+    try:
+        r = server.as_user("kf_field_qzh", "POST", "/assessments",
+                           json={"org_id": "hn-cs-kf-qzh", "period": 2024, "standard_ref": newer.ref})
+        assert r.status_code == 201, r.text
+        total = kaifu_total(server)
+        assert total["townships"]["denominator"] == 16 and total["townships"]["numerator"] == 5
+        rows = {row["id"]: row for row in server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf").json()["rows"]}
+        assert rows["hn-cs-kf-qzh"]["unit"]["review"] == "draft"
+        assert rows["hn-cs-kf-qzh"]["unit"]["score"] == r.json()["score"]  # the one created last is current
+    finally:
+        del catalog.standards[newer.ref]
 
 
 # ---------------------------------------------------------------------------------------------

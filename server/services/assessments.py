@@ -198,18 +198,25 @@ class Assessments:
                assessment_id: str | None = None) -> str:
         """Create the assessment; returns its id. The id is derived from unit, standard version and
         year (a phone computes the same id offline, see sync/wire.py); a phone may only create that
-        id, given as `assessment_id`."""
+        id, given as `assessment_id`. The standard is the unit's configured one, in any version."""
         org = orgs.get(self.conn, org_id)
         if org is None:
             raise NotFound(f"单位不存在 / no such unit: {org_id}", field="org_id")
         require(who, "write", org.path)
-        ref = standard_ref or org.standard_ref
-        if ref is None:
-            raise InvalidInput("该单位未配置适用标准，请指定 standard_ref / no standard configured", field="standard_ref")
-        standard = self.standard(ref)
+        if org.standard_ref is None:
+            raise InvalidInput("该单位未配置适用标准，请联系管理员配置 / no standard is configured for this unit",
+                               field="standard_ref")
+        standard = self.standard(standard_ref or org.standard_ref)
+        configured = org.standard_ref.partition("@")[0]
+        if standard.id != configured:
+            # A unit is held to its own jurisdiction's standard (a newer version of it is fine):
+            # not another district's overlay, not the base its overlay builds on.
+            raise InvalidInput(
+                f"{org.name}适用的标准是 {configured}，不能按 {standard.ref} 评估 / this unit is assessed on "
+                f"{configured} (any version), not {standard.ref}", field="standard_ref")
         if standard.level != org.level:
             raise InvalidInput(
-                f"标准 {ref} 适用于{standard.level}，该单位为{org.level} / standard level mismatch",
+                f"标准 {standard.ref} 适用于{standard.level}，该单位为{org.level} / standard level mismatch",
                 field="standard_ref",
             )
         expected = derived_id(org_id, standard.ref, period)
