@@ -6,6 +6,7 @@ reviewer, and the hardening around logins, certificate serials and the readiness
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import shutil
@@ -17,9 +18,14 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from conftest import kind as record_kind
+from conftest import make_item, make_standard
 from litestar.testing import TestClient
 from serverkit import TODAY, Server, add_user, demo_dir, photo_bytes, server, upload  # noqa: F401  (fixtures)
 
+from checklists.loader import shipped_catalog
+from checklists.model import Answer, AnswerSheet, Attachment, Record, RecordCount
+from checklists.scoring import score
 from server.app import create_app
 from server.services.demo import tiny_png
 from server.settings import Settings
@@ -371,3 +377,32 @@ def test_6_a_kaifu_street_cannot_be_assessed_on_another_jurisdictions_standard(s
     ok = server.as_user("kf_field_qzh", "POST", "/assessments",
                         json={"org_id": QZH, "period": 2025, "standard_ref": "changsha.kaifu.township.liuyou"})
     assert ok.status_code == 201 and ok.json()["standard_ref"] == "changsha.kaifu.township.liuyou@2022"
+
+
+# -- 7. an evidence minimum counts distinct files -----------------------------------------------
+
+
+def test_7_the_same_photo_twice_does_not_meet_a_two_photo_minimum():
+    """Defect 7: TS-WZ-02 (mandatory, two photos) passed with one photo listed twice."""
+    standard = shipped_catalog().get("changsha.kaifu.township.liuyou@2022")
+    assert standard.item("TS-WZ-02").evidence.photos == 2
+    photo = Attachment(sha256="a" * 64, kind="photo", label="物资仓库")
+    twice = AnswerSheet(answers={"TS-WZ-02": Answer(value=True, evidence=[photo, photo])})
+    [item] = [r for r in score(standard, twice, TODAY).items if r.id == "TS-WZ-02"]
+    assert item.status == "fail" and "实有照片 1 张" in item.reason
+    two = AnswerSheet(answers={"TS-WZ-02": Answer(value=True, evidence=[photo, Attachment(sha256="b" * 64, kind="photo")])})
+    assert [r.status for r in score(standard, two, TODAY).items if r.id == "TS-WZ-02"] == ["pass"]
+
+
+def test_7_a_record_needs_distinct_documents():
+    """Defect 7, for records: a record that must carry two documents does not count with one
+    document listed twice."""
+    standard = make_standard(make_item("TS-PX-03", RecordCount(kind="drill", min=1, per="year", with_documents=2),
+                                       "records"), record_kinds=[record_kind("drill", "应急演练")])
+    doc = Attachment(sha256="c" * 64, kind="document", label="演练方案")
+    other = Attachment(sha256="d" * 64, kind="document", label="演练总结")
+    drill = Record(id="dr-1", kind="drill", date=dt.date(2024, 5, 20), title="防汛演练", attachments=[doc, doc])
+    [item] = score(standard, AnswerSheet(records=[drill]), TODAY).items
+    assert item.status == "fail"
+    drill = msgspec.structs.replace(drill, attachments=[doc, other])
+    assert [r.status for r in score(standard, AnswerSheet(records=[drill]), TODAY).items] == ["pass"]
