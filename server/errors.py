@@ -109,5 +109,12 @@ class PdfUnavailable(Problem):
     slug, status, title = "pdf-unavailable", 503, "暂时无法生成PDF / PDF generation unavailable"
 
 
+class StorageFull(Problem):
+    """The server's disk (or its quota) is full: nothing was stored, try again later. Distinct from
+    a generic 500 so phones keep their outbox and operators see what to fix."""
+
+    slug, status, title = "storage-full", 507, "服务器存储空间已满，请稍后再试 / Server storage is full"
+
+
 class InternalError(Problem):
     slug, status, title = "internal", 500, "服务器内部错误 / Internal server error"

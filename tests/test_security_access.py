@@ -7,9 +7,12 @@ reviewer, and the hardening around logins, certificate serials and the readiness
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import os
 import shutil
+import sqlite3
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +32,8 @@ from checklists.scoring import score
 from server.app import create_app
 from server.services.demo import tiny_png
 from server.settings import Settings
-from server.store.db import connect
+from server.store.blobs import FileStore
+from server.store.db import connect, transaction
 from sync import hlc, wire
 
 QZH = "hn-cs-kf-qzh"
@@ -406,3 +410,130 @@ def test_7_a_record_needs_distinct_documents():
     assert item.status == "fail"
     drill = msgspec.structs.replace(drill, attachments=[doc, other])
     assert [r.status for r in score(standard, AnswerSheet(records=[drill]), TODAY).items] == ["pass"]
+
+
+# -- 10. a full disk ------------------------------------------------------------------------------
+
+
+@contextmanager
+def small_disk(where: Path, size: str = "48m") -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `where` for the test (root only; skipped elsewhere)."""
+    where.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of the disk; returns the file that holds them."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    block = b"\0" * (1 << 16)
+    try:
+        while True:
+            os.write(fd, block)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    try:
+        while True:  # the last few bytes
+            os.write(fd, b"\0")
+    except OSError:
+        pass
+    os.close(fd)
+    return filler
+
+
+def test_10_a_full_disk_is_a_distinct_problem_leaves_nothing_behind_and_loses_nothing(
+        demo_dir: Path, tmp_path: Path, caplog):
+    """Defect 10: a full disk gave every write, login included, a generic 500; FileStore.put left
+    its temp file behind; a failed ROLLBACK masked the real cause in the log."""
+    with small_disk(tmp_path / "disk") as disk, server_with(demo_dir, disk / "data") as srv:
+        token = srv.login("kf_field_qzh")["access_token"]
+        aid = srv.assessment_id(QZH)
+        answers_before = count(srv, "SELECT COUNT(*) FROM answers")
+        data_dir = srv.settings.data_dir
+        # An authenticated request first: the server then holds a connection, so SQLite's WAL index
+        # (-shm) stays allocated and the writes below reach the full disk themselves (with no open
+        # connection the next one fails earlier, creating the index: SQLITE_IOERR_SHMSIZE).
+        assert srv.client.get("/auth/me", headers=bearer(token)).status_code == 200
+        filler = fill(disk)
+
+        def is_storage_full(r) -> None:
+            assert r.status_code == 507, r.status_code
+            assert r.json()["type"] == "urn:dabiao:problem:storage-full"
+            assert int(r.headers["retry-after"]) > 0
+
+        is_storage_full(srv.client.post("/auth/login", json={"username": "kf_reviewer", "password": "dabiao-demo-2024"}))
+        edit = {"op": "set_answer", "id": str(uuid.uuid4()), "hlc": clock.now(), "assessment_id": aid,
+                "item_id": "TS-BZ-01", "answer": {"value": True}}
+        is_storage_full(push(srv, token, [edit]))
+        photo = photo_bytes("photo on a full disk", 300_000)
+        sha = hashlib.sha256(photo).hexdigest()
+        is_storage_full(srv.client.put(f"/attachments/{sha}", content=photo, headers=bearer(token)))
+        is_storage_full(srv.client.put(f"/sync/uploads/{sha}", content=photo[:200_000], headers=bearer(token),
+                                       params={"offset": 0, "total": len(photo)}))
+        # nothing half-written is left to keep the disk full
+        assert not [p for p in (data_dir / "blobs").rglob("*") if p.name.startswith(".part-")]
+        assert not list((data_dir / "uploads").rglob("*.part"))
+        # the log names the real cause of each, not a failed rollback
+        causes = [str(r.exc_info[1]) for r in caplog.records if r.getMessage().startswith("storage full") and r.exc_info]
+        assert len(causes) == 4
+        assert all("disk is full" in c or "No space left" in c for c in causes), causes
+
+        filler.unlink()  # space again: everything works, nothing was lost
+        conn = connect(srv.settings.db_path)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+        assert count(srv, "SELECT COUNT(*) FROM answers") == answers_before
+        [r] = push(srv, token, [edit]).json()["results"]
+        assert r["status"] == "applied"
+        assert srv.client.put(f"/attachments/{sha}", content=photo, headers=bearer(token)).status_code == 200
+
+
+def test_10_a_failed_blob_write_leaves_no_temp_file(tmp_path: Path, monkeypatch):
+    """Defect 10, anywhere (no tmpfs needed): FileStore.put removes its temp file when the write fails."""
+    store = FileStore(tmp_path / "blobs")
+    data = b"%PDF-1.4 a scanned document"
+    sha = hashlib.sha256(data).hexdigest()
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError) as raised:
+        store.put(sha, data)
+    assert raised.value.errno == errno.ENOSPC
+    assert [p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == []
+    monkeypatch.undo()
+    assert store.put(sha, data) and store.get(sha) == data
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["transaction", "savepoint"])
+def test_10_a_failed_rollback_does_not_hide_why_the_transaction_failed(tmp_path: Path, nested: bool):
+    """Defect 10: after SQLite itself undid a transaction (a full disk, an I/O error), our ROLLBACK
+    failed too ("cannot rollback - no transaction is active") and that error replaced the cause."""
+    conn = connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (x INTEGER)")
+
+    def write_and_fail() -> None:
+        with transaction(conn):
+            conn.execute("INSERT INTO t VALUES (1)")
+            conn.execute("ROLLBACK")  # what SQLite does on its own after some I/O errors
+            raise sqlite3.OperationalError("database or disk is full")
+
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        if nested:
+            with transaction(conn):
+                write_and_fail()
+        else:
+            write_and_fail()
+    assert not conn.in_transaction and conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+    with transaction(conn):  # and the writer's lock was released
+        conn.execute("INSERT INTO t VALUES (2)")
+    conn.close()

@@ -3,6 +3,8 @@ attachment store and the data directory are usable, the PDF font is there)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +13,39 @@ import msgspec
 from checklists.loader import Catalog
 from server.store import migrations
 from server.store.blobs import BlobStore
+
+SQLITE_FULL, SQLITE_IOERR = 13, 10
+NEARLY_FULL = 1024 * 1024  # free bytes under which an I/O error on the data volume counts as a full disk
+
+
+def storage_full(exc: BaseException, data_dir: Path | None) -> bool:
+    """Whether an error (or one it was raised from) means the storage is full: ENOSPC or EDQUOT,
+    SQLite's SQLITE_FULL, or an SQLite I/O error (growing the WAL index, say) while the data volume
+    has almost no space left."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        code = getattr(e, "sqlite_errorcode", None)
+        if code == SQLITE_FULL:
+            return True
+        if isinstance(code, int) and code & 0xFF == SQLITE_IOERR and data_dir is not None and _free(data_dir) < NEARLY_FULL:
+            return True
+        todo += [e.__cause__, e.__context__]
+    return False
+
+
+def _free(path: Path) -> int:
+    try:
+        found = os.statvfs(path)
+    except OSError:
+        return NEARLY_FULL
+    return found.f_bavail * found.f_frsize
 
 
 class Health(msgspec.Struct, frozen=True):

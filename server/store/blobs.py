@@ -100,11 +100,15 @@ class FileStore:
             return False
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # a failed write (a full disk) must not keep its bytes
+            raise
         return True
 
     def get(self, sha256: str) -> bytes:
@@ -268,6 +272,8 @@ class UploadArea:
                 os.fsync(f.fileno())
             except BaseException:
                 f.truncate(size)
+                if size == 0:
+                    part.unlink(missing_ok=True)
                 raise
             return size + len(chunk)
 

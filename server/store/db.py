@@ -152,13 +152,33 @@ class transaction:
                  tb: TracebackType | None) -> None:
         if self.savepoint is None:
             try:
-                self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type:
+                    self._rollback("ROLLBACK")
+                else:
+                    try:
+                        self.conn.execute("COMMIT")
+                    except BaseException:  # a full disk at commit: undo, and raise why the commit failed
+                        self._rollback("ROLLBACK")
+                        raise
             finally:
                 _WRITER.release()
             return
         if exc_type:
-            self.conn.execute(f"ROLLBACK TO {self.savepoint}")
+            if not self._rollback(f"ROLLBACK TO {self.savepoint}"):
+                return  # the whole transaction is gone (SQLite undid it): the error goes up as it is
         self.conn.execute(f"RELEASE {self.savepoint}")
+
+    def _rollback(self, sql: str) -> bool:
+        """Undo, keeping the error that made us undo: SQLite may already have rolled the
+        transaction back (a full disk, an I/O error), and a failing ROLLBACK must not replace the
+        real cause in the log. False when there was no transaction left to undo."""
+        if not self.conn.in_transaction:
+            return False
+        try:
+            self.conn.execute(sql)
+        except sqlite3.Error:
+            return False
+        return True
 
 
 class snapshot:
