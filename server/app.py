@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         uploads=UploadArea(settings.data_dir / "uploads", blobs, max_age_s=settings.partial_upload_days * 86400),
         push_limiter=RateLimiter(settings.push_per_minute),
         upload_limiter=RateLimiter(settings.upload_per_minute),
+        login_limiter=RateLimiter(settings.login_per_minute_per_client),
         clock=Clock(seed),
     )
     runtime.uploads.expire()  # partial uploads abandoned while the server was down
@@ -89,7 +90,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies=providers(runtime),
         guards=[authenticated(runtime.tokens, account_check(runtime),
-                              {"同步": runtime.push_limiter, "上传": runtime.upload_limiter})],
+                              {"同步": runtime.push_limiter, "上传": runtime.upload_limiter, "登录": runtime.login_limiter},
+                              settings.client_ip_header)],
         on_shutdown=[runtime.readers.close],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

@@ -84,6 +84,13 @@ class UploadQuota(Problem):
     slug, status, title = "upload-quota", 429, "上传配额已用完，请稍后再试 / Upload quota used up"
 
 
+class ServiceBusy(Problem):
+    """The server is at capacity for this kind of work (password hashes): `retry_after` says when
+    to try again."""
+
+    slug, status, title = "busy", 503, "服务器繁忙，请稍后再试 / Server busy"
+
+
 class UnknownStandard(Problem):
     slug, status, title = "unknown-standard", 422, "未知的标准版本 / Unknown standard version"
 

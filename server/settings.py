@@ -27,8 +27,15 @@ class Settings:
     refresh_ttl: dt.timedelta = dt.timedelta(days=45)
     # A phone that lost the response to a refresh may retry it (with its retry key) this long.
     refresh_retry_grace: dt.timedelta = dt.timedelta(minutes=5)
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # failed logins of one username from one client address in the window
     login_window_s: float = 900.0
+    login_max_failures_any_client: int = 100  # failed logins of one username from all addresses in the window
+    login_per_minute_per_client: int = 20  # login attempts per client address per minute before 429
+    login_concurrency: int = 2  # password hashes (64 MiB of argon2id each) computed at once
+    login_wait_s: float = 10.0  # how long a login waits for a hashing slot before 503
+    # The header a trusted proxy puts the client's address in (Fly: Fly-Client-IP); unset, the
+    # address of the connection. Never set it without such a proxy: clients could pick their own.
+    client_ip_header: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     cert_private_key: Path | None = None  # default: data_dir / "keys" / "cert-ed25519.pem"
     # The keys themselves, as PEM text, for platforms that hand secrets over as environment
@@ -98,6 +105,12 @@ class Settings:
             s.push_per_minute = int(v)
         if v := env.get("DABIAO_MAX_IMAGE_PIXELS"):
             s.max_image_pixels = int(v)
+        if v := env.get("DABIAO_LOGIN_PER_MINUTE"):
+            s.login_per_minute_per_client = int(v)
+        if v := env.get("DABIAO_LOGIN_CONCURRENCY"):
+            s.login_concurrency = int(v)
+        if v := env.get("DABIAO_CLIENT_IP_HEADER"):
+            s.client_ip_header = v
         if v := env.get("DABIAO_UPLOAD_PER_MINUTE"):
             s.upload_per_minute = int(v)
         if v := env.get("DABIAO_UPLOAD_MB_PER_DAY"):

@@ -13,9 +13,11 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -536,4 +538,106 @@ def test_10_a_failed_rollback_does_not_hide_why_the_transaction_failed(tmp_path:
     assert not conn.in_transaction and conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
     with transaction(conn):  # and the writer's lock was released
         conn.execute("INSERT INTO t VALUES (2)")
+    conn.close()
+
+
+# -- hardening: logins ----------------------------------------------------------------------------
+
+PASSWORD = "dabiao-demo-2024"
+
+
+def login_from(srv: Server, address: str, username: str, password: str = PASSWORD):
+    return srv.client.post("/auth/login", json={"username": username, "password": password},
+                           headers={"X-Client-IP": address})
+
+
+def test_login_attempts_are_limited_per_client_address(demo_dir: Path, tmp_path: Path):
+    """Hardening: there was no per-client login limit (40 concurrent failed logins from one client
+    took RSS from 185 to 454 MB and /health to 4-6 s)."""
+    with server_with(demo_dir, tmp_path / "data", login_per_minute_per_client=4, client_ip_header="X-Client-IP") as srv:
+        codes = [login_from(srv, "198.51.100.7", f"nobody{i}", "wrong-password").status_code for i in range(5)]
+        assert codes == [401] * 4 + [429]
+        limited = login_from(srv, "198.51.100.7", "kf_field_qzh")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        assert login_from(srv, "203.0.113.9", "kf_field_qzh").status_code == 200  # another client
+
+
+def test_a_wrong_password_lock_holds_one_client_not_the_account(demo_dir: Path, tmp_path: Path):
+    """Hardening: five wrong passwords from anyone locked a known account for 15 minutes for
+    everybody. The lock now holds the address that guessed; the official elsewhere logs in."""
+    with server_with(demo_dir, tmp_path / "data", client_ip_header="X-Client-IP") as srv:
+        for _ in range(5):
+            assert login_from(srv, "198.51.100.7", "kf_reviewer", "wrong-password").status_code == 401
+        assert login_from(srv, "198.51.100.7", "kf_reviewer").status_code == 429
+        assert login_from(srv, "198.51.100.7", "KF_REVIEWER").status_code == 429  # the same account
+        assert login_from(srv, "203.0.113.9", "kf_reviewer").status_code == 200
+
+
+def test_a_username_guessed_from_many_addresses_is_locked(demo_dir: Path, tmp_path: Path):
+    """Hardening: a ceiling on one username's failures from all addresses, against guessing spread
+    over many clients."""
+    with server_with(demo_dir, tmp_path / "data", client_ip_header="X-Client-IP",
+                     login_max_failures_any_client=6) as srv:
+        for i in range(6):
+            assert login_from(srv, f"198.51.100.{i}", "kf_reviewer", "wrong-password").status_code == 401
+        assert login_from(srv, "203.0.113.9", "kf_reviewer").status_code == 429
+
+
+def test_password_hashes_run_a_bounded_number_at_once(demo_dir: Path, tmp_path: Path, monkeypatch):
+    """Hardening: every failed login cost a 64 MiB argon2id hash, all at once."""
+    from server.services import auth
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real = auth.verify_password
+
+    def slow_verify(stored: str, password: str) -> bool:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        try:
+            return real(stored, password)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(auth, "verify_password", slow_verify)
+    with server_with(demo_dir, tmp_path / "data", login_concurrency=2, client_ip_header="X-Client-IP") as srv:
+        with ThreadPoolExecutor(12) as pool:
+            codes = list(pool.map(lambda i: login_from(srv, f"198.51.100.{i}", f"nobody{i}", "wrong").status_code,
+                                  range(12)))
+    assert set(codes) == {401}
+    assert most[0] == 2
+
+
+def test_usernames_are_unique_whatever_their_case(server: Server):
+    """Hardening: KF_FIELD_QZH could be created beside kf_field_qzh."""
+    body = {"username": "KF_FIELD_QZH", "display_name": "冒名账号", "password": "long-password-1", "role": "field",
+            "org_id": QZH}
+    r = server.as_user("hn_admin", "POST", "/admin/users", json=body)
+    assert r.status_code == 409 and r.json()["field"] == "username"
+    me = server.client.get("/auth/me", headers=bearer(server.login("Kf_Field_Qzh")["access_token"])).json()
+    assert me["username"] == "kf_field_qzh"
+
+
+def test_a_database_with_case_twins_is_upgraded_keeping_the_first(tmp_path: Path):
+    """Hardening, on upgrade: of accounts whose names differ only in case, the first keeps its
+    name; the later ones are renamed and deactivated (audited), and the names are unique after."""
+    from server.store import migrations
+
+    conn = connect(tmp_path / "old.db")
+    upto = [name for name, _ in migrations.MIGRATIONS].index("013_usernames_any_case")
+    migrations.migrate(conn, upto=upto)
+    conn.execute("INSERT INTO orgs (id, name, level, kind, path) VALUES ('x', '某街道', 'township', '街道', '/x/')")
+    for name in ("kf_field_qzh", "KF_FIELD_QZH"):
+        conn.execute("INSERT INTO users (username, display_name, password_hash, role, org_id, created_at) "
+                     "VALUES (?, '账号', 'h', 'field', 'x', '2024-01-01')", (name,))
+    migrations.migrate(conn)
+    rows = conn.execute("SELECT username, active FROM users ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [("kf_field_qzh", 1), ("KF_FIELD_QZH~2", 0)]
+    assert conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'rename_duplicate_user'").fetchone()[0] == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO users (username, display_name, password_hash, role, org_id, created_at) "
+                     "VALUES ('Kf_Field_Qzh', '账号', 'h', 'field', 'x', '2024-01-01')")
     conn.close()

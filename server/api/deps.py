@@ -12,6 +12,7 @@ from litestar import Request
 from litestar.di import Provide
 
 from checklists.loader import Catalog
+from server.api.guards import client_address
 from server.errors import Unauthenticated
 from server.services.acceptance import Acceptance
 from server.services.access import Principal
@@ -38,7 +39,7 @@ class Runtime:
 
     def __init__(self, *, settings: Settings, catalog: Catalog, tokens: TokenService, cert_key: Ed25519PrivateKey,
                  blobs: BlobStore, uploads: UploadArea, push_limiter: RateLimiter, upload_limiter: RateLimiter,
-                 clock: Clock):
+                 login_limiter: RateLimiter, clock: Clock):
         self.settings = settings
         self.catalog = catalog
         self.tokens = tokens
@@ -47,6 +48,7 @@ class Runtime:
         self.uploads = uploads
         self.push_limiter = push_limiter
         self.upload_limiter = upload_limiter
+        self.login_limiter = login_limiter  # per client address
         self.clock = clock  # the server's hybrid logical clock (stamps browser edits)
         self.readers = Readers(settings.db_path)  # for the per-request account check
 
@@ -60,6 +62,11 @@ def account_check(rt: Runtime) -> Callable[[Principal], Principal]:
             return Sessions(conn, rt.tokens).current(claimed)
 
     return current
+
+
+def client_of(request: Request, runtime: Runtime) -> str:
+    """The address of the request's client (through the trusted proxy's header when configured)."""
+    return client_address(request, runtime.settings.client_ip_header)
 
 
 def principal_of(request: Request) -> Principal:
@@ -119,6 +126,7 @@ def providers(rt: Runtime) -> dict[str, Provide]:
         "conn": Provide(conn),
         "runtime": Provide(runtime, sync_to_thread=False),
         "principal": Provide(principal_of, sync_to_thread=False),
+        "client_address": Provide(client_of, sync_to_thread=False),
         "acceptance": Provide(acceptance, sync_to_thread=False),
         "assessments": Provide(assessments, sync_to_thread=False),
         "sync_engine": Provide(sync_engine, sync_to_thread=False),

@@ -22,15 +22,29 @@ PUBLIC = {"public": True}  # a route's opt: reachable without logging in
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
+def client_address(connection: ASGIConnection[Any, Any, Any, Any], header: str | None) -> str:
+    """The client's address: from `header` when a trusted proxy sets it (its first entry), else the
+    connection's peer."""
+    if header:
+        given = connection.headers.get(header, "").split(",")[0].strip()
+        if given:
+            return given[:64]
+    return connection.client.host if connection.client else ""
+
+
 def authenticated(tokens: TokenService, current: Callable[[Principal], Principal],
-                  limiters: dict[str, RateLimiter]) -> Guard:
+                  limiters: dict[str, RateLimiter], client_header: str | None = None) -> Guard:
     """The app's guard: the caller of the request's bearer token, as the account stands now
     (`current`: services/auth.py `Sessions.current` over a read connection), or 401; then, for a
     route whose opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller,
-    checked before the body is read."""
+    checked before the body is read. A public route that names a limiter (login) is limited per
+    client address instead."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if handler.opt.get("public"):
+            limited = handler.opt.get("rate_limit")
+            if limited is not None:
+                limiters[limited].check(("client", client_address(connection, client_header)), limited)
             return
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")

@@ -11,8 +11,11 @@ import datetime as dt
 import hashlib
 import secrets
 import sqlite3
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import jwt
@@ -22,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from server.errors import TooManyRequests, Unauthenticated
+from server.errors import ServiceBusy, TooManyRequests, Unauthenticated
 from server.services.access import Principal
 from server.settings import Settings
 from server.store import users
@@ -80,6 +83,19 @@ class TokenService:
         self.settings = settings
         self.key = key
         self.public_key: Ed25519PublicKey = key.public_key()
+        # Each password check holds 64 MiB for a moment: a few at a time, the others wait (a flood
+        # of logins must not take the memory of a 1 GB machine, nor starve /health of threads).
+        self._hashing = threading.BoundedSemaphore(max(1, settings.login_concurrency))
+
+    @contextmanager
+    def hashing(self) -> Iterator[None]:
+        """A slot to compute a password hash in; ServiceBusy when none frees in `login_wait_s`."""
+        if not self._hashing.acquire(timeout=self.settings.login_wait_s):
+            raise ServiceBusy("登录请求过多，请稍后再试 / too many logins at once; retry shortly", retry_after=5)
+        try:
+            yield
+        finally:
+            self._hashing.release()
 
     # -- access tokens ------------------------------------------------------------------------
 
@@ -229,28 +245,38 @@ def current(conn: sqlite3.Connection, claimed: Principal) -> Principal:
                      org_path=state.path, generation=state.token_generation, session=claimed.session)
 
 
-def login(conn: sqlite3.Connection, tokens: TokenService, username: str, password: str) -> TokenPair:
-    """Check the password (rate-limited per username) and start a new token family."""
+def login(conn: sqlite3.Connection, tokens: TokenService, username: str, password: str,
+          client: str = "") -> TokenPair:
+    """Check the password and start a new token family. Failed logins lock a username for the
+    client address they came from (`login_max_failures` in `login_window_s`), and for everyone
+    past `login_max_failures_any_client`: a stranger cannot lock an official out from elsewhere,
+    and guessing spread over many addresses still stops. Names match in any case."""
     s = tokens.settings
     now = time.time()
-    failures, first = users.failures_since(conn, username, now - s.login_window_s)
-    if failures >= s.login_max_failures and first is not None:
-        retry = int(first + s.login_window_s - now) + 1
+    name = username.lower()  # usernames are ASCII and unique in any case: one count per account
+    since = now - s.login_window_s
+    here, first_here = users.failures_since(conn, name, since, client)
+    anywhere, first_anywhere = users.failures_since(conn, name, since, None)
+    locked = [first for count, first, most in ((here, first_here, s.login_max_failures),
+                                               (anywhere, first_anywhere, s.login_max_failures_any_client))
+              if count >= most and first is not None]
+    if locked:
+        retry = int(max(locked) + s.login_window_s - now) + 1
         raise TooManyRequests(
             f"登录失败次数过多，请 {retry} 秒后再试 / too many failed logins; retry in {retry}s", retry_after=retry
         )
     account = users.login_of(conn, username)
-    ok = account is not None and verify_password(account.password_hash, password) and account.active
-    if not ok or account is None:
-        if account is None:
-            verify_password(_DUMMY_HASH, password)  # same cost whether or not the user exists
+    with tokens.hashing():
+        # same cost whether or not the user exists
+        ok = verify_password(account.password_hash if account else _DUMMY_HASH, password)
+    if not ok or account is None or not account.active:
         with transaction(conn):
-            users.add_failure(conn, username, now, now - 2 * s.login_window_s)
+            users.add_failure(conn, name, client, now, now - 2 * s.login_window_s)
         raise Unauthenticated("用户名或密码错误 / wrong username or password")
     principal = principal_for_user(conn, account.id)
     assert principal is not None
     with transaction(conn):
-        users.clear_failures(conn, username)
+        users.clear_failures(conn, name, client)
         return tokens.issue(conn, principal)
 
 
@@ -264,9 +290,9 @@ class Sessions:
         self.conn = conn
         self.tokens = tokens
 
-    def login(self, username: str, password: str) -> TokenPair:
-        """Password login; a short-lived access token and a rotating refresh token."""
-        return login(self.conn, self.tokens, username, password)
+    def login(self, username: str, password: str, client: str = "") -> TokenPair:
+        """Password login from a client address; a short-lived access token and a rotating refresh token."""
+        return login(self.conn, self.tokens, username, password, client)
 
     def refresh(self, refresh_token: str, retry_key: str | None) -> TokenPair:
         """Exchange a refresh token for a new pair; reusing a spent token revokes the login."""

@@ -392,6 +392,22 @@ _M012_REJECTED_PER_DEVICE = """
         CREATE INDEX sync_mutations_rejected_device ON sync_mutations(user_id, device) WHERE status = 'rejected';
 """
 
+# Usernames are unique whatever their case (KF_FIELD_QZH beside kf_field_qzh misled reviewers).
+# Of accounts already differing only in case, the first keeps its name; each later one is renamed
+# `name~id` (a name the API cannot create) and deactivated, both audited. Failed logins are counted
+# per client address too: the lock holds the address that guessed, not the account everywhere.
+_M013_USERNAMES_ANY_CASE = """
+        INSERT INTO audit_log (at, actor_id, action, entity, entity_id, assessment_id, before, after)
+            SELECT strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), NULL, 'rename_duplicate_user', 'user',
+                   CAST(u.id AS TEXT), NULL, json_object('username', u.username, 'active', u.active),
+                   json_object('username', u.username || '~' || u.id, 'active', 0)
+            FROM users u WHERE EXISTS (SELECT 1 FROM users f WHERE f.username = u.username COLLATE NOCASE AND f.id < u.id);
+        UPDATE users SET username = username || '~' || id, active = 0, token_generation = token_generation + 1
+            WHERE EXISTS (SELECT 1 FROM users f WHERE f.username = users.username COLLATE NOCASE AND f.id < users.id);
+        CREATE UNIQUE INDEX users_username_any_case ON users(username COLLATE NOCASE);
+        ALTER TABLE login_failures ADD COLUMN client TEXT NOT NULL DEFAULT '';
+"""
+
 # (name, SQL) in order. Never edit an applied migration: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -406,6 +422,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("010_token_generation", _M010_TOKEN_GENERATION),
     ("011_blob_access", _M011_BLOB_ACCESS),
     ("012_rejected_per_device", _M012_REJECTED_PER_DEVICE),
+    ("013_usernames_any_case", _M013_USERNAMES_ANY_CASE),
 ]
 
 

@@ -96,14 +96,14 @@ def under(conn: sqlite3.Connection, path: str) -> list[User]:
 
 
 def login_of(conn: sqlite3.Connection, username: str) -> Login | None:
-    """What a password check needs of an account, or None."""
-    return as_struct(conn.execute("SELECT id, password_hash, active FROM users WHERE username = ?",
+    """What a password check needs of an account (its name in any case), or None."""
+    return as_struct(conn.execute("SELECT id, password_hash, active FROM users WHERE username = ? COLLATE NOCASE",
                                   (username,)).fetchone(), Login)
 
 
 def id_of(conn: sqlite3.Connection, username: str) -> int | None:
-    """The id of an account by username, or None."""
-    row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
+    """The id of an account by username (in any case), or None."""
+    row = conn.execute("SELECT id FROM users WHERE username = ? COLLATE NOCASE", (username,)).fetchone()
     return None if row is None else int(row[0])
 
 
@@ -185,19 +185,21 @@ def revoke_tokens_of(conn: sqlite3.Connection, user_id: int) -> None:
 # -- failed logins ----------------------------------------------------------------------------
 
 
-def failures_since(conn: sqlite3.Connection, username: str, since: float) -> tuple[int, float | None]:
-    """How many failed logins of `username` since `since` (epoch seconds), and the first one's time."""
-    row = conn.execute("SELECT COUNT(*), MIN(at) FROM login_failures WHERE username = ? AND at > ?",
-                       (username, since)).fetchone()
+def failures_since(conn: sqlite3.Connection, username: str, since: float,
+                   client: str | None = None) -> tuple[int, float | None]:
+    """How many failed logins of `username` (from `client`, or from anywhere) since `since` (epoch
+    seconds), and the first one's time."""
+    row = conn.execute("SELECT COUNT(*), MIN(at) FROM login_failures WHERE username = ? AND at > ? "
+                       "AND (?3 IS NULL OR client = ?3)", (username, since, client)).fetchone()
     return int(row[0]), row[1]
 
 
-def add_failure(conn: sqlite3.Connection, username: str, at: float, forget_before: float) -> None:
-    """Record a failed login and forget those older than `forget_before`."""
-    conn.execute("INSERT INTO login_failures VALUES (?, ?)", (username, at))
+def add_failure(conn: sqlite3.Connection, username: str, client: str, at: float, forget_before: float) -> None:
+    """Record a failed login from a client address and forget those older than `forget_before`."""
+    conn.execute("INSERT INTO login_failures (username, at, client) VALUES (?, ?, ?)", (username, at, client))
     conn.execute("DELETE FROM login_failures WHERE at < ?", (forget_before,))
 
 
-def clear_failures(conn: sqlite3.Connection, username: str) -> None:
-    """Forget an account's failed logins (after a successful one)."""
-    conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+def clear_failures(conn: sqlite3.Connection, username: str, client: str) -> None:
+    """Forget an account's failed logins from a client address (after a successful one there)."""
+    conn.execute("DELETE FROM login_failures WHERE username = ? AND client = ?", (username, client))
