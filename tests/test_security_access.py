@@ -10,6 +10,7 @@ import datetime as dt
 import errno
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -26,12 +27,13 @@ import pytest
 from conftest import kind as record_kind
 from conftest import make_item, make_standard
 from litestar.testing import TestClient
-from serverkit import TODAY, Server, add_user, demo_dir, photo_bytes, server, upload  # noqa: F401  (fixtures)
+from serverkit import TODAY, Server, add_user, demo_dir, make_passing, photo_bytes, server, upload  # noqa: F401
 
 from checklists.loader import shipped_catalog
 from checklists.model import Answer, AnswerSheet, Attachment, Record, RecordCount
 from checklists.scoring import score
 from server.app import create_app
+from server.services.certificates import sign, verify
 from server.services.demo import tiny_png
 from server.settings import Settings
 from server.store.blobs import FileStore
@@ -641,3 +643,43 @@ def test_a_database_with_case_twins_is_upgraded_keeping_the_first(tmp_path: Path
         conn.execute("INSERT INTO users (username, display_name, password_hash, role, org_id, created_at) "
                      "VALUES ('Kf_Field_Qzh', '账号', 'h', 'field', 'x', '2024-01-01')")
     conn.close()
+
+
+# -- hardening: certificate serials, the readiness probe ------------------------------------------
+
+
+def test_new_certificate_serials_cannot_be_guessed_and_old_ones_stay_valid(server: Server):
+    """Hardening: serials were sequential (KF-2024-0001, 0002 ...), so anyone listed every
+    certificate with its unit and revocation reason from /verify."""
+    aid = server.assessment_id(QZH)
+    make_passing(server, "kf_field_qzh", aid)
+    assert server.as_user("kf_field_qzh", "POST", f"/assessments/{aid}/submit").status_code == 200
+    assert server.as_user("kf_reviewer", "POST", f"/assessments/{aid}/accept", json={}).status_code == 200
+    conn = connect(server.settings.db_path)
+    try:
+        serial, token = conn.execute("SELECT serial, token FROM certificates WHERE assessment_id = ?", (aid,)).fetchone()
+        # a certificate issued before, under the sequential scheme
+        cert = msgspec.structs.replace(verify(token, server.client.app.state.cert_key.public_key()),
+                                       serial="KF-2023-0001", verify_url=f"{server.settings.base_url}/verify/KF-2023-0001")
+        conn.execute("INSERT INTO certificates (serial, assessment_id, org_id, token, issued_on, valid_until) "
+                     "VALUES ('KF-2023-0001', ?, ?, ?, '2023-06-01', '2026-06-01')",
+                     (aid, QZH, sign(cert, server.client.app.state.cert_key)))
+    finally:
+        conn.close()
+    assert re.fullmatch(r"KF-2024-[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{12}", serial), serial  # 60 random bits
+    assert "证书有效" in server.client.get(f"/verify/{serial}").text
+    assert "证书有效" in server.client.get("/verify/KF-2023-0001").text
+    assert "未查到" in server.client.get("/verify/KF-2024-0001").text
+
+
+def test_readiness_tells_the_public_nothing_of_the_internals(server: Server, monkeypatch, caplog):
+    """Hardening: /ready showed internal error text (paths, exception messages) to anyone."""
+    def broken(self, sha256: str) -> bool:
+        raise PermissionError(13, "Permission denied", "/srv/secret-volume/blobs")
+
+    monkeypatch.setattr(FileStore, "has", broken)
+    r = server.client.get("/ready")
+    assert r.status_code == 503
+    assert r.json()["checks"] == {"schema": "ok", "attachments": "failed", "data_dir": "ok", "font": "ok"}
+    assert "secret-volume" not in r.text
+    assert any("secret-volume" in record.getMessage() for record in caplog.records)  # the operator's log has it

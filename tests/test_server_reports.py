@@ -55,7 +55,10 @@ def test_league_pdf_shows_names_and_rate(server: Server):
     r = server.as_user("kf_reviewer", "GET", "/reports/league/hn-cs-kf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     text = pdf_text(r.content)
-    assert "31.25%" in text and "望麓园街道" in text and "青竹湖街道" in text and "KF-2024-0001" in text
+    conn = connect(server.settings.db_path)
+    serial = conn.execute("SELECT serial FROM certificates WHERE org_id = 'hn-cs-kf-wly'").fetchone()[0]
+    conn.close()
+    assert "31.25%" in text and "望麓园街道" in text and "青竹湖街道" in text and serial in text
 
 
 def test_certificate_verify_and_revoke(server: Server):
