@@ -197,8 +197,10 @@ class ServerProcess:
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
         cmd += ["serve", "--demo", "--data-dir", str(data_dir), "--port", str(self.port)]
         self._log = open(log, "wb")
-        # The per-user push limit (120/min) would measure itself, not the server: off here.
-        env = {**os.environ, "DABIAO_PUSH_PER_MINUTE": os.environ.get("DABIAO_PUSH_PER_MINUTE", "0")}
+        # The per-user push and upload limits and the per-address login limit (every simulated phone
+        # comes from 127.0.0.1) would measure themselves, not the server: off here unless asked for.
+        env = {**os.environ, **{var: os.environ.get(var, "0") for var in (
+            "DABIAO_PUSH_PER_MINUTE", "DABIAO_UPLOAD_PER_MINUTE", "DABIAO_LOGIN_PER_MINUTE")}}
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while True:

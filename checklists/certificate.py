@@ -39,7 +39,7 @@ class CertificateDimension(Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class Certificate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What an acceptance certificate certifies; every field is a signed claim."""
 
-    serial: Serial  # e.g. KF-2024-0001
+    serial: Serial  # e.g. KF-2024-7QK3M9XD2HBT (KF-2024-0001 before issue 16: still valid)
     unit_id: str
     unit_name: str  # 望麓园街道
     unit_path: str  # 湖南省长沙市开福区望麓园街道

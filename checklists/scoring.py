@@ -13,6 +13,7 @@ Frequency windows (a decision the sources leave open, see docs/standards.md):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from checklists.model import (
     AnswerSheet,
     AtLeast,
     AtMost,
+    Attachment,
     AttributeDef,
     ChildShare,
     Condition,
@@ -269,11 +271,16 @@ def evaluate(rule: Rule, item: Item, answer: Answer | None, ctx: Context) -> Ver
     raise TypeError(rule)
 
 
+def distinct(attachments: Sequence[Attachment], kind: str) -> int:
+    """How many different files (by sha256) of `kind` are listed: a file listed twice is one."""
+    return len({a.sha256 for a in attachments if a.kind == kind})
+
+
 def _counting(rule: RecordCount, ctx: Context) -> list[Record]:
     return [
         r
         for r in ctx.records
-        if r.kind == rule.kind and sum(a.kind == "document" for a in r.attachments) >= rule.with_documents
+        if r.kind == rule.kind and distinct(r.attachments, "document") >= rule.with_documents
     ]
 
 
@@ -539,8 +546,8 @@ def _item_result(item: Item, ctx: Context) -> ItemResult:
         return result("missing", verdict.observed, f"未填写：{rule_text}")
     if not verdict.ok:
         return result("fail", verdict.observed, f"不符合：要求{rule_text}；实际：{verdict.observed}")
-    photos = sum(a.kind == "photo" for a in answer.evidence) if answer else 0
-    docs = sum(a.kind == "document" for a in answer.evidence) if answer else 0
+    photos = distinct(answer.evidence, "photo") if answer else 0
+    docs = distinct(answer.evidence, "document") if answer else 0
     need = item.evidence
     if photos < need.photos or docs < need.documents:
         return result(

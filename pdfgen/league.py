@@ -208,9 +208,10 @@ def _league_table(st, rows: list[RateRow], codes: list[str], names: Mapping[str,
             (u.certificate_serial or DASH) if u else DASH,
             overdue,
         ])
-    fixed = [9, 27, 15, 12, 15, 14, 13, 20, 18, 27, 16]  # mm, all columns except the dimension flags
+    # mm, all columns except the dimension flags; a serial (KF-2024- and 12 random symbols) on one line
+    fixed = [9, 27, 15, 12, 12, 14, 13, 13, 18, 37, 16]
     dim_w = max(10.0, (width / mm - sum(fixed)) / max(1, n_dims))
-    mm_widths = [9, 27, 15] + [dim_w] * n_dims + [12, 15, 14, 13, 20, 18, 27, 16]
+    mm_widths = [9, 27, 15] + [dim_w] * n_dims + fixed[3:]
     scale = width / (sum(mm_widths) * mm)
     widths = [w * mm * scale for w in mm_widths]
     align = ["c", "l", "c"] + ["c"] * n_dims + ["r", "r", "r", "r", "r", "c", "c", "c"]

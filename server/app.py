@@ -23,7 +23,7 @@ from server.api.assessments import AssessmentController
 from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
 from server.api.codec import BodyRequest
-from server.api.deps import Runtime, providers, session_lookup
+from server.api.deps import Runtime, account_check, providers, session_lookup
 from server.api.guards import PUBLIC, authenticated
 from server.api.headers import security_headers
 from server.api.health import health_check, ready
@@ -94,11 +94,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tokens=TokenService(settings, load_or_create_key(settings.key_path, settings.jwt_key_pem)),
         cert_key=load_or_create_key(settings.cert_key_path, settings.cert_key_pem),
         blobs=blobs,
-        uploads=UploadArea(settings.data_dir / "uploads", blobs),
+        uploads=UploadArea(settings.data_dir / "uploads", blobs, max_age_s=settings.partial_upload_days * 86400),
         push_limiter=RateLimiter(settings.push_per_minute),
         verify_limiter=RateLimiter(settings.verify_per_minute),
+        upload_limiter=RateLimiter(settings.upload_per_minute),
+        login_limiter=RateLimiter(settings.login_per_minute_per_client),
         clock=Clock(seed),
     )
+    runtime.uploads.expire()  # partial uploads abandoned while the server was down
     app = Litestar(
         route_handlers=[
             health_check,
@@ -129,8 +132,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                                                                     immutable=True)),
         ],
         dependencies=providers(runtime),
-        guards=[authenticated(runtime.tokens, {"同步": runtime.push_limiter, VERIFY_LIMIT: runtime.verify_limiter},
+        guards=[authenticated(runtime.tokens, account_check(runtime),
+                              {"同步": runtime.push_limiter, "上传": runtime.upload_limiter, "登录": runtime.login_limiter,
+                               VERIFY_LIMIT: runtime.verify_limiter},
                               session_lookup(runtime), settings.client_ip_header)],
+        on_shutdown=[runtime.readers.close],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         csrf_config=CSRFConfig(
             secret=settings.csrf_secret or load_or_create_secret(settings.data_dir / "keys" / "csrf.secret"),

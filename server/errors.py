@@ -97,6 +97,20 @@ class TooManyRequests(Problem):
     slug, status, title = "rate-limited", 429, "请求过于频繁，请稍后再试 / Too many requests"
 
 
+class UploadQuota(Problem):
+    """An account's uploads of the last 24 hours reached its quota: `retry_after` says when enough
+    of them leave the window."""
+
+    slug, status, title = "upload-quota", 429, "上传配额已用完，请稍后再试 / Upload quota used up"
+
+
+class ServiceBusy(Problem):
+    """The server is at capacity for this kind of work (password hashes): `retry_after` says when
+    to try again."""
+
+    slug, status, title = "busy", 503, "服务器繁忙，请稍后再试 / Server busy"
+
+
 class UnknownStandard(Problem):
     slug, status, title = "unknown-standard", 422, "未知的标准版本 / Unknown standard version"
 
@@ -120,6 +134,13 @@ class PdfUnavailable(Problem):
     package that fix it. Nothing was stored."""
 
     slug, status, title = "pdf-unavailable", 503, "暂时无法生成PDF / PDF generation unavailable"
+
+
+class StorageFull(Problem):
+    """The server's disk (or its quota) is full: nothing was stored, try again later. Distinct from
+    a generic 500 so phones keep their outbox and operators see what to fix."""
+
+    slug, status, title = "storage-full", 507, "服务器存储空间已满，请稍后再试 / Server storage is full"
 
 
 class InternalError(Problem):

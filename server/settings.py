@@ -27,8 +27,15 @@ class Settings:
     refresh_ttl: dt.timedelta = dt.timedelta(days=45)
     # A phone that lost the response to a refresh may retry it (with its retry key) this long.
     refresh_retry_grace: dt.timedelta = dt.timedelta(minutes=5)
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # failed logins of one username from one client address in the window
     login_window_s: float = 900.0
+    login_max_failures_any_client: int = 100  # failed logins of one username from all addresses in the window
+    login_per_minute_per_client: int = 20  # login attempts per client address per minute before 429
+    login_concurrency: int = 2  # password hashes (64 MiB of argon2id each) computed at once
+    login_wait_s: float = 10.0  # how long a login waits for a hashing slot before 503
+    # The header a trusted proxy puts the client's address in (Fly: Fly-Client-IP); unset, the
+    # address of the connection. Never set it without such a proxy: clients could pick their own.
+    client_ip_header: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     cert_private_key: Path | None = None  # default: data_dir / "keys" / "cert-ed25519.pem"
     # The keys themselves, as PEM text, for platforms that hand secrets over as environment
@@ -44,9 +51,6 @@ class Settings:
     # Limits (see docs/operations.md).
     push_per_minute: int = 120  # pushes per user per minute before 429
     verify_per_minute: int = 20  # certificate files checked (public POST /verify) per client address per minute
-    # The header a trusted proxy puts the client's address in (Fly: Fly-Client-IP); unset: the
-    # connection's peer address. Rate limits on public routes count per this address.
-    client_ip_header: str | None = None
     max_image_pixels: int = 40_000_000  # a decompression bomb declares more than this
     # Browser sessions (desk, dashboard): ended after this long without a request, and after this
     # long in any case (a working day at the bureau), whichever comes first.
@@ -54,6 +58,12 @@ class Settings:
     session_absolute: dt.timedelta = dt.timedelta(hours=12)
     # A secret for the CSRF tokens of the browser forms; made per data dir when not given.
     csrf_secret: str | None = field(default=None, repr=False)
+    # Storage an account can take (docs/security.md, "Access and storage limits").
+    upload_per_minute: int = 600  # upload requests (whole files and chunks) per user per minute before 429
+    upload_bytes_per_day: int = 1024 * 1024 * 1024  # bytes of files one account uploads in 24 hours
+    max_open_uploads: int = 32  # partial uploads one account keeps; starting another drops its oldest
+    partial_upload_days: float = 7.0  # a partial upload untouched this long is removed
+    rejected_kept_per_device: int = 1000  # refused mutations kept with their payload per user and device
     today: Callable[[], dt.date] = field(default=_today)
 
     @property
@@ -117,4 +127,20 @@ class Settings:
             s.session_absolute = dt.timedelta(hours=float(v))
         if v := env.get("DABIAO_CSRF_SECRET"):
             s.csrf_secret = v
+        if v := env.get("DABIAO_LOGIN_PER_MINUTE"):
+            s.login_per_minute_per_client = int(v)
+        if v := env.get("DABIAO_LOGIN_CONCURRENCY"):
+            s.login_concurrency = int(v)
+        if v := env.get("DABIAO_CLIENT_IP_HEADER"):
+            s.client_ip_header = v
+        if v := env.get("DABIAO_UPLOAD_PER_MINUTE"):
+            s.upload_per_minute = int(v)
+        if v := env.get("DABIAO_UPLOAD_MB_PER_DAY"):
+            s.upload_bytes_per_day = int(float(v) * 1024 * 1024)
+        if v := env.get("DABIAO_MAX_OPEN_UPLOADS"):
+            s.max_open_uploads = int(v)
+        if v := env.get("DABIAO_PARTIAL_UPLOAD_DAYS"):
+            s.partial_upload_days = float(v)
+        if v := env.get("DABIAO_REJECTED_KEPT_PER_DEVICE"):
+            s.rejected_kept_per_device = int(v)
         return s

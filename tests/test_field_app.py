@@ -327,3 +327,29 @@ def test_any_standard_renders_from_its_definition(live, browser):
     assert {"yueyang.pingjiang.village.siyou@2023", "yueyang.pingjiang.township.liuyou@2023"} <= seen_refs
     shot(page, "7-siyou-village")
     context.close()
+
+
+def test_logging_out_ends_the_login_on_the_server(live, browser):
+    """Issue 16: the app's 退出 only forgot the tokens on the phone; its 45-day refresh token stayed
+    valid on the server for whoever had copied it. Logging out now revokes that login."""
+    url, data = live
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    log_in(page, url)
+
+    def open_logins() -> int:
+        db = sqlite3.connect(data / "dabiao.db")
+        try:
+            return db.execute("SELECT COUNT(*) FROM refresh_tokens t JOIN users u ON u.id = t.user_id "
+                              "WHERE u.username = 'kf_field_qzh' AND t.revoked_at IS NULL").fetchone()[0]
+        finally:
+            db.close()
+
+    assert open_logins() == 1
+    page.click("#logout")
+    page.wait_for_selector("#username")
+    deadline = time.time() + 10
+    while open_logins() and time.time() < deadline:
+        time.sleep(0.1)
+    assert open_logins() == 0
+    context.close()

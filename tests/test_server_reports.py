@@ -55,7 +55,10 @@ def test_league_pdf_shows_names_and_rate(server: Server):
     r = server.as_user("kf_reviewer", "GET", "/reports/league/hn-cs-kf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     text = pdf_text(r.content)
-    assert "31.25%" in text and "望麓园街道" in text and "青竹湖街道" in text and "KF-2024-0001" in text
+    conn = connect(server.settings.db_path)
+    serial = conn.execute("SELECT serial FROM certificates WHERE org_id = 'hn-cs-kf-wly'").fetchone()[0]
+    conn.close()
+    assert "31.25%" in text and "望麓园街道" in text and "青竹湖街道" in text and serial in text
 
 
 def test_certificate_verify_and_revoke(server: Server):
@@ -183,15 +186,22 @@ def test_a_later_years_draft_shows_as_the_current_assessment_of_an_accepted_stre
 
 
 def test_two_assessments_of_a_unit_in_one_year_count_it_once(server: Server):
-    # A street that starts over on another standard version in the same year.
-    r = server.as_user("kf_field_qzh", "POST", "/assessments",
-                       json={"org_id": "hn-cs-kf-qzh", "period": 2024, "standard_ref": "hunan.township.liuyou@2021"})
-    assert r.status_code == 201, r.text
-    total = kaifu_total(server)
-    assert total["townships"]["denominator"] == 16 and total["townships"]["numerator"] == 5
-    rows = {row["id"]: row for row in server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf").json()["rows"]}
-    assert rows["hn-cs-kf-qzh"]["unit"]["review"] == "draft"
-    assert rows["hn-cs-kf-qzh"]["unit"]["score"] == r.json()["score"]  # the one created last is current
+    # A street that starts over on another version of its standard in the same year.
+    catalog = server.client.app.state.catalog
+    pinned = catalog.get("changsha.kaifu.township.liuyou@2022")
+    newer = msgspec.structs.replace(pinned, version="2024", content_hash="e" * 64)
+    catalog.standards[newer.ref] = newer
+    try:
+        r = server.as_user("kf_field_qzh", "POST", "/assessments",
+                           json={"org_id": "hn-cs-kf-qzh", "period": 2024, "standard_ref": newer.ref})
+        assert r.status_code == 201, r.text
+        total = kaifu_total(server)
+        assert total["townships"]["denominator"] == 16 and total["townships"]["numerator"] == 5
+        rows = {row["id"]: row for row in server.as_user("cs_viewer", "GET", "/reports/rates/hn-cs-kf").json()["rows"]}
+        assert rows["hn-cs-kf-qzh"]["unit"]["review"] == "draft"
+        assert rows["hn-cs-kf-qzh"]["unit"]["score"] == r.json()["score"]  # the one created last is current
+    finally:
+        del catalog.standards[newer.ref]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,10 +15,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from serverkit import Server, demo_dir, server  # noqa: F401  (fixtures)
 
 
+def live_session(srv: Server) -> str:
+    """The login (refresh-token family) of a real login of user 1, kf_field_qzh, as its token names it."""
+    token = srv.login("kf_field_qzh")["access_token"]
+    return jwt.decode(token, options={"verify_signature": False})["sid"]
+
+
 def claims(srv: Server, **over) -> dict:
+    """Claims of user 1 that pass every check when signed with the server's key (the forgeries
+    below each change one thing); they claim more than the account is (admin of 湖南)."""
     now = int(time.time())
     base = {"sub": "1", "name": "kf_field_qzh", "role": "admin", "org": "hn", "path": "/hn/",
-            "iss": srv.settings.issuer, "aud": srv.settings.audience, "iat": now, "exp": now + 600}
+            "iss": srv.settings.issuer, "aud": srv.settings.audience, "iat": now, "exp": now + 600,
+            "gen": 0, "sid": live_session(srv)}
     base.update(over)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -78,7 +87,17 @@ def test_forged_or_invalid_access_tokens_are_rejected(server: Server, forge):
 def test_the_genuine_key_with_correct_claims_is_accepted(server: Server):
     # Guards the test above: the same claims signed properly do pass, so the rejections are real.
     token = jwt.encode(claims(server), server.client.app.state.tokens.key, algorithm="EdDSA")
-    assert get_me(server, token).status_code == 200
+    me = get_me(server, token)
+    assert me.status_code == 200
+    # what the account is, not what the claims say (issue 16, defect 3)
+    assert (me.json()["role"], me.json()["org_id"]) == ("field", "hn-cs-kf-qzh")
+
+
+@pytest.mark.parametrize("change", [{"gen": 1}, {"sid": "0" * 32}, {"gen": None}, {"sid": None}, {"sub": "999999"}],
+                         ids=["other-generation", "unknown-session", "no-generation", "no-session", "no-account"])
+def test_a_genuine_token_for_another_generation_session_or_account_is_rejected(server: Server, change):
+    token = jwt.encode(claims(server, **change), server.client.app.state.tokens.key, algorithm="EdDSA")
+    assert get_me(server, token).status_code == 401
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family(server: Server):

@@ -40,11 +40,12 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/login", sync_to_thread=True, status_code=200, opt=PUBLIC, security=[{}], operation_id="login",
-          responses=problems(401, 422, 429))
-    def login(self, data: LoginRequest, sessions: Sessions) -> TokenPair:
-        """Password login; returns a short-lived access token and a rotating refresh token."""
-        return sessions.login(data.username, data.password)
+    @post("/login", sync_to_thread=True, status_code=200, opt={**PUBLIC, "rate_limit": "登录"}, security=[{}],
+          operation_id="login", responses=problems(401, 422, 429))
+    def login(self, data: LoginRequest, sessions: Sessions, client_address: str) -> TokenPair:
+        """Password login; returns a short-lived access token and a rotating refresh token. Limited
+        per client address; wrong passwords lock the username for the address they came from."""
+        return sessions.login(data.username, data.password, client_address)
 
     @post("/refresh", sync_to_thread=True, status_code=200, opt=PUBLIC, security=[{}], operation_id="refreshTokens",
           responses=problems(401, 422))

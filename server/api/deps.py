@@ -13,6 +13,7 @@ from litestar import Request
 from litestar.di import Provide
 
 from checklists.loader import Catalog
+from server.api.guards import client_address
 from server.errors import Unauthenticated
 from server.services.acceptance import Acceptance
 from server.services.access import Principal
@@ -32,7 +33,7 @@ from server.services.users import Profile, Users
 from server.services.web_sessions import WebSessions
 from server.settings import Settings
 from server.store.blobs import BlobStore, UploadArea
-from server.store.db import connect
+from server.store.db import Readers, connect
 from sync.hlc import Clock
 
 
@@ -43,7 +44,7 @@ class Runtime:
 
     def __init__(self, *, settings: Settings, catalog: Catalog, tokens: TokenService, cert_key: Ed25519PrivateKey,
                  blobs: BlobStore, uploads: UploadArea, push_limiter: RateLimiter, verify_limiter: RateLimiter,
-                 clock: Clock):
+                 upload_limiter: RateLimiter, login_limiter: RateLimiter, clock: Clock):
         self.settings = settings
         self.catalog = catalog
         self.tokens = tokens
@@ -52,7 +53,26 @@ class Runtime:
         self.uploads = uploads
         self.push_limiter = push_limiter
         self.verify_limiter = verify_limiter  # public certificate checks, per client address
+        self.upload_limiter = upload_limiter
+        self.login_limiter = login_limiter  # per client address
         self.clock = clock  # the server's hybrid logical clock (stamps browser edits)
+        self.readers = Readers(settings.db_path)  # for the per-request account check
+
+
+def account_check(rt: Runtime) -> Callable[[Principal], Principal]:
+    """The per-request check of the account behind a credential (`Sessions.current`), over the
+    runtime's read connections: what the authentication guard calls for every request."""
+
+    def current(claimed: Principal) -> Principal:
+        with rt.readers.borrow() as conn:
+            return Sessions(conn, rt.tokens).current(claimed)
+
+    return current
+
+
+def client_of(request: Request, runtime: Runtime) -> str:
+    """The address of the request's client (through the trusted proxy's header when configured)."""
+    return client_address(request, runtime.settings.client_ip_header)
 
 
 def principal_of(request: Request) -> Principal:
@@ -84,13 +104,14 @@ def providers(rt: Runtime) -> dict[str, Provide]:
         return Assessments(conn, rt.catalog, rt.settings.today(), clock=rt.clock, acceptance=acceptance)
 
     def sync_engine(assessments: Assessments) -> SyncEngine:
-        return SyncEngine(assessments, rt.catalog)
+        return SyncEngine(assessments, rt.catalog, rt.settings.rejected_kept_per_device)
 
     def reports(assessments: Assessments) -> Reports:
         return Reports(assessments)
 
     def uploads(conn: sqlite3.Connection) -> Uploads:
-        return Uploads(conn, rt.blobs, rt.uploads, rt.settings.max_image_pixels)
+        s = rt.settings
+        return Uploads(conn, rt.blobs, rt.uploads, s.max_image_pixels, s.upload_bytes_per_day, s.max_open_uploads)
 
     def users(conn: sqlite3.Connection) -> Users:
         return Users(conn)
@@ -108,7 +129,7 @@ def providers(rt: Runtime) -> dict[str, Provide]:
         return Probes(conn, rt.catalog, rt.blobs, rt.settings.data_dir)
 
     def web_sessions(conn: sqlite3.Connection) -> WebSessions:
-        return WebSessions(conn, rt.settings)
+        return WebSessions(conn, rt.tokens)
 
     def desk(assessments: Assessments, uploads: Uploads) -> Desk:
         return Desk(assessments, uploads, Evidence(rt.blobs, rt.settings.data_dir / "thumbs"))
@@ -123,6 +144,7 @@ def providers(rt: Runtime) -> dict[str, Provide]:
         "conn": Provide(conn),
         "runtime": Provide(runtime, sync_to_thread=False),
         "principal": Provide(principal_of, sync_to_thread=False),
+        "client_address": Provide(client_of, sync_to_thread=False),
         "acceptance": Provide(acceptance, sync_to_thread=False),
         "assessments": Provide(assessments, sync_to_thread=False),
         "sync_engine": Provide(sync_engine, sync_to_thread=False),
@@ -152,6 +174,6 @@ def session_lookup(rt: Runtime) -> Callable[[str], Principal | None]:
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = connect(rt.settings.db_path)
-        return WebSessions(conn, rt.settings).principal(token)
+        return WebSessions(conn, rt.tokens).principal(token)
 
     return lookup

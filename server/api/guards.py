@@ -26,28 +26,30 @@ Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any], header: str | None) -> str:
-    """Who is calling a public route: the address a trusted proxy put in `header` (its first entry),
-    or the connection's peer address."""
+    """The client's address: from `header` when a trusted proxy sets it (its first entry), else the
+    connection's peer."""
     if header:
-        forwarded = connection.headers.get(header, "").split(",", 1)[0].strip()
-        if forwarded:
-            return forwarded[:64]
-    return connection.client.host if connection.client else "unknown"
+        given = connection.headers.get(header, "").split(",")[0].strip()
+        if given:
+            return given[:64]
+    return connection.client.host if connection.client else ""
 
 
-def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter],
-                  session_principal: Callable[[str], Principal | None], client_ip_header: str | None = None) -> Guard:
-    """The app's guard: the caller of the request's bearer token, or 401; then, for a route whose
-    opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller (per client
-    address on a public route), checked before the body is read. Browser pages (`opt=BROWSER`)
-    take the session cookie instead, and only it: a page never accepts a bearer token, and the API
-    never accepts the cookie (so the API needs no CSRF defence, and the pages' forms have one)."""
+def authenticated(tokens: TokenService, current: Callable[[Principal], Principal], limiters: dict[str, RateLimiter],
+                  session_principal: Callable[[str], Principal | None], client_header: str | None = None) -> Guard:
+    """The app's guard: the caller of the request's bearer token, as the account stands now
+    (`current`: services/auth.py `Sessions.current` over a read connection), or 401; then, for a
+    route whose opt names a limiter (`{"rate_limit": "同步"}`), that limiter's rate per caller,
+    checked before the body is read. A public route that names a limiter (login, the certificate
+    check) is limited per client address instead. Browser pages (`opt=BROWSER`) take the session
+    cookie instead, and only it: a page never accepts a bearer token, and the API never accepts
+    the cookie (so the API needs no CSRF defence, and the pages' forms have one)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         limited = handler.opt.get("rate_limit")
         if handler.opt.get("public"):
             if limited is not None:
-                limiters[limited].check(("address", client_address(connection, client_ip_header)), limited)
+                limiters[limited].check(("client", client_address(connection, client_header)), limited)
             return
         if handler.opt.get("browser"):
             found = session_principal(connection.cookies.get(COOKIE, ""))
@@ -60,7 +62,7 @@ def authenticated(tokens: TokenService, limiters: dict[str, RateLimiter],
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("需要登录：请在 Authorization 头中提供 Bearer 访问令牌 / bearer access token required")
-        principal = tokens.principal(token.strip())
+        principal = current(tokens.principal(token.strip()))
         note_user(principal.username)
         connection.state["principal"] = principal
         if limited is not None:

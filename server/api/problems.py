@@ -14,7 +14,17 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 
 from pdfgen.errors import FontMissing
-from server.errors import Forbidden, InvalidInput, NotFound, PdfUnavailable, Problem, TooLarge, Unauthenticated
+from server.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PdfUnavailable,
+    Problem,
+    StorageFull,
+    TooLarge,
+    Unauthenticated,
+)
+from server.services.health import storage_full
 
 log = logging.getLogger("dabiao")
 MEDIA_TYPE = "application/problem+json"
@@ -83,8 +93,19 @@ def font_handler(request: Request, exc: FontMissing) -> Response[Any]:
     return _response({**PdfUnavailable(str(exc)).body(), "instance": request.url.path})
 
 
+STORAGE_RETRY_AFTER = 120  # seconds a phone waits before it tries a full server again
+
+
 def internal_handler(request: Request, exc: Exception) -> Response[Any]:
-    """Never a stack trace to the client: log it, answer with a generic problem."""
+    """Never a stack trace to the client: log it, answer with a generic problem; a full disk is
+    its own problem (507, Retry-After), logged with its original cause."""
+    settings = request.app.state.get("settings")
+    if storage_full(exc, getattr(settings, "data_dir", None)):
+        log.error("storage full on %s %s: %s %s", request.method, request.url.path, type(exc).__name__,
+                  getattr(exc, "sqlite_errorname", "") or exc, exc_info=exc)
+        full = StorageFull("服务器存储空间已满，未保存任何内容，请稍后再试 / the server's storage is full; nothing "
+                           "was stored, try again later", retry_after=STORAGE_RETRY_AFTER)
+        return problem_handler(request, full)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     body = {
         "type": "urn:dabiao:problem:internal",

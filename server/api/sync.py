@@ -56,27 +56,29 @@ class SyncController(Controller):
 
     @post("/blobs/missing", status_code=200, sync_to_thread=True, operation_id="findMissingBlobs",
           responses=guarded())
-    def missing(self, data: wire.BlobQuery, uploads: Uploads) -> wire.BlobsMissing:
-        """Which of these blobs the server lacks, and how much of each it already holds."""
-        return uploads.missing(data.sha256)
+    def missing(self, data: wire.BlobQuery, uploads: Uploads, principal: Principal) -> wire.BlobsMissing:
+        """Which of these blobs the server lacks (or you may not read), and how much of each you sent."""
+        return uploads.missing(principal, data.sha256)
 
     @get("/uploads/{sha256:str}", sync_to_thread=True, operation_id="getUploadState", responses=guarded())
-    def upload_state(self, sha256: Sha, uploads: Uploads) -> wire.UploadState:
-        return uploads.state(sha256)
+    def upload_state(self, sha256: Sha, uploads: Uploads, principal: Principal) -> wire.UploadState:
+        """How much of your upload of a blob the server holds."""
+        return uploads.state(principal, sha256)
 
-    @put("/uploads/{sha256:str}", request_max_body_size=LIMITS.max_chunk_bytes, operation_id="uploadChunk",
-         responses=guarded(409, 413, 415))
+    @put("/uploads/{sha256:str}", request_max_body_size=LIMITS.max_chunk_bytes, opt={"rate_limit": "上传"},
+         operation_id="uploadChunk", responses=guarded(409, 413, 415, 429))
     async def upload_chunk(
         self,
         sha256: Sha,
         request: Request[Any, Any, Any],
         uploads: Uploads,
+        principal: Principal,
         offset: Annotated[int, Parameter(ge=0, le=LIMITS.max_blob_bytes)],
         total: Annotated[int, Parameter(ge=1, le=1 << 40)],
     ) -> wire.UploadState:
         """Append one chunk at `offset` of a blob of `total` bytes; the last chunk verifies and commits it."""
         chunk = await request.body()
-        return await anyio.to_thread.run_sync(uploads.append, sha256, offset, total, chunk)
+        return await anyio.to_thread.run_sync(uploads.append, principal, sha256, offset, total, chunk)
 
 
 @get("/assessments/{assessment_id:str}/sync-history", sync_to_thread=True, tags=["sync"], operation_id="getSyncHistory",

@@ -42,12 +42,13 @@ class SessionController(Controller):
     def login_page(self, next: str = "") -> Template:
         return page("login.html", None, next=safe_next(next), username="", error="")
 
-    @post("/login", opt=PUBLIC, sync_to_thread=True, status_code=303)
+    @post("/login", opt={**PUBLIC, "rate_limit": "登录"}, sync_to_thread=True, status_code=303)
     def login(self, data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-              web_sessions: WebSessions, request: Request[Any, Any, Any]) -> Redirect | Template:
-        """Password login; on success a session cookie and the page the user came for."""
+              web_sessions: WebSessions, client_address: str) -> Redirect | Template:
+        """Password login (limited per client address, as the API's); on success a session cookie
+        and the page the user came for."""
         try:
-            token, who = web_sessions.login(data.username.strip(), data.password)
+            token, who = web_sessions.login(data.username.strip(), data.password, client_address)
         except (Unauthenticated, TooManyRequests) as exc:
             status = 429 if isinstance(exc, TooManyRequests) else 401
             error = "用户名或密码错误，请重新输入。" if status == 401 else exc.detail.split(" / ")[0]

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import secrets
 import sqlite3
 from collections.abc import Sequence
 
@@ -60,6 +61,16 @@ def issuer_of(chain: Sequence[OrgRef]) -> tuple[str, str]:
     return name, prefix
 
 
+SERIAL_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: no 0/O or 1/I to misread on paper
+
+
+def new_serial(prefix: str, year: int) -> str:
+    """A serial nobody can guess, e.g. KF-2024-7QK3M9XD2HBT: the bureau's prefix and the year, then
+    60 random bits. Sequential serials (KF-2024-0001, still valid where issued) let anyone walk
+    /verify and list every certificate with its unit and revocation reason."""
+    return f"{prefix}-{year}-{''.join(secrets.choice(SERIAL_ALPHABET) for _ in range(12))}"
+
+
 def issue(
     conn: sqlite3.Connection,
     catalog: Catalog,
@@ -80,7 +91,7 @@ def issue(
     chain = orgs.chain(conn, row.org_path)
     issuer, prefix = issuer_of(chain)
     year = issued_on.year
-    serial = f"{prefix}-{year}-{certificates.count_with_prefix(conn, f'{prefix}-{year}-') + 1:04d}"
+    serial = new_serial(prefix, year)
     try:
         valid_until = issued_on.replace(year=year + validity_years)
     except ValueError:  # 29 February

@@ -27,13 +27,18 @@ Action = Literal["read", "write", "review", "admin"]
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    """Who is calling: the user, their role and the org subtree they act in."""
+    """Who is calling: the user, their role and the org subtree they act in; and, for a caller
+    authenticated by a token, the account's token generation and the login (session) it belongs
+    to, which every request checks against the account as it stands (services/auth.py
+    `Sessions.current`)."""
 
     user_id: int
     username: str
     role: str
     org_id: str
     org_path: str
+    generation: int = 0
+    session: str | None = None
 
 
 class Unit(Protocol):

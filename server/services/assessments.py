@@ -24,6 +24,7 @@ from checklists.model import Answer, AnswerSheet, ChildFacts, Record, Result, St
 from checklists.scoring import InvalidAnswers, SheetProblem, score
 from server.errors import (
     Conflict,
+    Forbidden,
     Incomplete,
     InvalidInput,
     InvalidTransition,
@@ -37,6 +38,7 @@ from server.services.acceptance import Acceptance
 from server.services.access import Action, Principal, require
 from server.services.fields import FieldWrites
 from server.services.orgs import unit
+from server.services.uploads import may_read
 from server.store import assessments as store
 from server.store import attachments, audit, orgs
 from server.store import fields as field_store
@@ -202,18 +204,25 @@ class Assessments:
                assessment_id: str | None = None) -> str:
         """Create the assessment; returns its id. The id is derived from unit, standard version and
         year (a phone computes the same id offline, see sync/wire.py); a phone may only create that
-        id, given as `assessment_id`."""
+        id, given as `assessment_id`. The standard is the unit's configured one, in any version."""
         org = orgs.get(self.conn, org_id)
         if org is None:
             raise NotFound(f"单位不存在 / no such unit: {org_id}", field="org_id")
         require(who, "write", org.path)
-        ref = standard_ref or org.standard_ref
-        if ref is None:
-            raise InvalidInput("该单位未配置适用标准，请指定 standard_ref / no standard configured", field="standard_ref")
-        standard = self.standard(ref)
+        if org.standard_ref is None:
+            raise InvalidInput("该单位未配置适用标准，请联系管理员配置 / no standard is configured for this unit",
+                               field="standard_ref")
+        standard = self.standard(standard_ref or org.standard_ref)
+        configured = org.standard_ref.partition("@")[0]
+        if standard.id != configured:
+            # A unit is held to its own jurisdiction's standard (a newer version of it is fine):
+            # not another district's overlay, not the base its overlay builds on.
+            raise InvalidInput(
+                f"{org.name}适用的标准是 {configured}，不能按 {standard.ref} 评估 / this unit is assessed on "
+                f"{configured} (any version), not {standard.ref}", field="standard_ref")
         if standard.level != org.level:
             raise InvalidInput(
-                f"标准 {ref} 适用于{standard.level}，该单位为{org.level} / standard level mismatch",
+                f"标准 {standard.ref} 适用于{standard.level}，该单位为{org.level} / standard level mismatch",
                 field="standard_ref",
             )
         if not LIMITS.first_period <= period <= self.today.year:
@@ -250,7 +259,7 @@ class Assessments:
 
     def set_answer(self, who: Principal, assessment_id: str, item_id: str, answer: Answer) -> Result:
         """Answer one item from a browser; returns the new result."""
-        self.check_answer(self.editable(who, assessment_id), item_id, answer)
+        self.check_answer(who, self.editable(who, assessment_id), item_id, answer)
         return self._web_write(who, assessment_id, f"answer:{item_id}", answer)
 
     def delete_answer(self, who: Principal, assessment_id: str, item_id: str) -> Result:
@@ -262,7 +271,7 @@ class Assessments:
 
     def put_record(self, who: Principal, assessment_id: str, record: Record) -> Result:
         """Add or replace a dated record from a browser; returns the new result."""
-        self.check_record(self.editable(who, assessment_id), record)
+        self.check_record(who, self.editable(who, assessment_id), record)
         return self._web_write(who, assessment_id, f"record:{record.id}", record)
 
     def delete_record(self, who: Principal, assessment_id: str, record_id: str) -> Result:
@@ -272,19 +281,32 @@ class Assessments:
             raise NotFound(f"记录不存在 / no such record: {record_id}")
         return self._web_write(who, assessment_id, f"record:{record_id}", None)
 
-    def check_answer(self, row: AssessmentRow, item_id: str, answer: Answer) -> None:
+    def check_answer(self, who: Principal, row: AssessmentRow, item_id: str, answer: Answer) -> None:
         """InvalidInput unless the answer fits its item in the assessment's standard, within its
-        answer type's range and the size limits (sync/inputs.py)."""
+        answer type's range and the size limits (sync/inputs.py); Forbidden when it cites an
+        attachment its author may not read."""
         self._refuse(inputs.answer_problems(self.standard(row.standard_ref), item_id, answer))
+        self._check_citations(who, [a.sha256 for a in answer.evidence], f"answers.{item_id}.evidence")
 
     def check_item(self, row: AssessmentRow, item_id: str) -> None:
         """InvalidInput unless the assessment's standard has the item."""
         _known_item(self.standard(row.standard_ref), item_id, "item_id")
 
-    def check_record(self, row: AssessmentRow, record: Record) -> None:
+    def check_record(self, who: Principal, row: AssessmentRow, record: Record) -> None:
         """InvalidInput unless the record fits the assessment's standard, with a safe id, within
-        the size limits and a date in range (sync/inputs.py)."""
+        the size limits and a date in range (sync/inputs.py); Forbidden when it cites an attachment
+        its author may not read."""
         self._refuse(inputs.record_problems(self.standard(row.standard_ref), record))
+        self._check_citations(who, [a.sha256 for a in record.attachments], "record.attachments")
+
+    def _check_citations(self, who: Principal, shas: list[str], field: str) -> None:
+        """An answer or record may cite a blob not uploaded yet (the phone uploads it later), or
+        one its author may read (uploads.may_read); citing another unit's stored photo would make
+        it readable to the citing unit."""
+        for sha in dict.fromkeys(shas):
+            if attachments.is_stored(self.conn, sha) and not may_read(self.conn, who, sha):
+                raise Forbidden(f"不能引用无权查看的附件 / cannot cite attachment {sha[:12]}…, which you may not read",
+                                field=field)
 
     def _web_write(self, who: Principal, assessment_id: str, field: str, value: Answer | Record | None) -> Result:
         """A browser edit: it has seen the current value, so it is never a conflict."""

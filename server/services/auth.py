@@ -11,8 +11,11 @@ import datetime as dt
 import hashlib
 import secrets
 import sqlite3
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import jwt
@@ -22,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from server.errors import TooManyRequests, Unauthenticated
+from server.errors import ServiceBusy, TooManyRequests, Unauthenticated
 from server.services.access import Principal
 from server.settings import Settings
 from server.store import users
@@ -92,6 +95,19 @@ class TokenService:
         self.settings = settings
         self.key = key
         self.public_key: Ed25519PublicKey = key.public_key()
+        # Each password check holds 64 MiB for a moment: a few at a time, the others wait (a flood
+        # of logins must not take the memory of a 1 GB machine, nor starve /health of threads).
+        self._hashing = threading.BoundedSemaphore(max(1, settings.login_concurrency))
+
+    @contextmanager
+    def hashing(self) -> Iterator[None]:
+        """A slot to compute a password hash in; ServiceBusy when none frees in `login_wait_s`."""
+        if not self._hashing.acquire(timeout=self.settings.login_wait_s):
+            raise ServiceBusy("登录请求过多，请稍后再试 / too many logins at once; retry shortly", retry_after=5)
+        try:
+            yield
+        finally:
+            self._hashing.release()
 
     # -- access tokens ------------------------------------------------------------------------
 
@@ -109,11 +125,14 @@ class TokenService:
             "iat": int(now),
             "exp": int(now + self.settings.access_ttl.total_seconds()),
             "jti": uuid.uuid4().hex,
+            "gen": principal.generation,
+            "sid": principal.session,
         }
         return jwt.encode(claims, self.key, algorithm=ALGORITHM)
 
     def principal(self, token: str) -> Principal:
-        """The caller of a valid access token; Unauthenticated otherwise."""
+        """The caller a valid access token claims to be; Unauthenticated otherwise. The claims are
+        only what the token was issued for: `Sessions.current` checks them against the account."""
         try:
             claims = jwt.decode(
                 token,
@@ -121,19 +140,24 @@ class TokenService:
                 algorithms=[ALGORITHM],
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "gen", "sid"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("访问令牌已过期，请刷新 / access token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"访问令牌无效 / invalid access token: {exc}") from None
-        return Principal(
-            user_id=int(claims["sub"]),
-            username=claims.get("name", ""),
-            role=claims["role"],
-            org_id=claims["org"],
-            org_path=claims["path"],
-        )
+        try:
+            return Principal(
+                user_id=int(claims["sub"]),
+                username=str(claims.get("name", "")),
+                role=str(claims["role"]),
+                org_id=str(claims["org"]),
+                org_path=str(claims["path"]),
+                generation=int(claims["gen"]),
+                session=str(claims["sid"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Unauthenticated("访问令牌无效 / invalid access token: malformed claims") from None
 
     # -- refresh tokens -----------------------------------------------------------------------
 
@@ -142,10 +166,10 @@ class TokenService:
         token = secrets.token_urlsafe(32)
         now = dt.datetime.now(dt.UTC)
         expires = now + self.settings.refresh_ttl
-        users.add_refresh_token(conn, _digest(token), family or uuid.uuid4().hex, principal.user_id, now.isoformat(),
-                                expires.isoformat())
+        family = family or uuid.uuid4().hex
+        users.add_refresh_token(conn, _digest(token), family, principal.user_id, now.isoformat(), expires.isoformat())
         return TokenPair(
-            access_token=self.access_token(principal),
+            access_token=self.access_token(msgspec.structs.replace(principal, session=family)),
             refresh_token=token,
             expires_in=int(self.settings.access_ttl.total_seconds()),
             refresh_expires_at=expires.isoformat(),
@@ -211,38 +235,69 @@ def principal_for_user(conn: sqlite3.Connection, user_id: int) -> Principal | No
     user = users.active(conn, user_id)
     if user is None:
         return None
-    return Principal(user_id=user.id, username=user.username, role=user.role, org_id=user.org_id, org_path=user.path)
+    return Principal(user_id=user.id, username=user.username, role=user.role, org_id=user.org_id, org_path=user.path,
+                     generation=user.token_generation)
 
 
-def login(conn: sqlite3.Connection, tokens: TokenService, username: str, password: str) -> TokenPair:
-    """Check the password (rate-limited per username) and start a new token family."""
-    principal = authenticate(conn, tokens.settings, username, password)
+def current(conn: sqlite3.Connection, claimed: Principal) -> Principal:
+    """The caller as the account stands now, for a principal taken from a credential (an access
+    token's claims; a browser session can hand over its own): Unauthenticated when the account is
+    gone or deactivated, when its token generation has moved on since the credential was issued
+    (deactivated, new password, new role or unit) or when the login it belongs to was ended
+    (logout, refresh-token reuse). Role, unit and path are the account's, never the claims'."""
+    state = users.account_state(conn, claimed.user_id, claimed.session)
+    if state is None or not state.active:
+        raise Unauthenticated("账号已停用 / account disabled")
+    if state.token_generation != claimed.generation:
+        raise Unauthenticated("账号的权限或密码已变更，请重新登录 / the account changed since this token was issued; "
+                              "log in again")
+    if not state.session_open:
+        raise Unauthenticated("已退出登录或登录已被撤销，请重新登录 / this login was ended; log in again")
+    return Principal(user_id=state.id, username=state.username, role=state.role, org_id=state.org_id,
+                     org_path=state.path, generation=state.token_generation, session=claimed.session)
+
+
+def login(conn: sqlite3.Connection, tokens: TokenService, username: str, password: str,
+          client: str = "") -> TokenPair:
+    """Check the password (see `authenticate`) and start a new token family."""
+    principal = authenticate(conn, tokens, username, password, client)
     with transaction(conn):
         return tokens.issue(conn, principal)
 
 
-def authenticate(conn: sqlite3.Connection, s: Settings, username: str, password: str) -> Principal:
-    """The caller a username and password log in as (rate-limited per username); Unauthenticated
-    or TooManyRequests otherwise. Phones then get tokens, browsers a session."""
+def authenticate(conn: sqlite3.Connection, tokens: TokenService, username: str, password: str,
+                 client: str = "") -> Principal:
+    """The caller a username and password log in as; Unauthenticated or TooManyRequests otherwise
+    (phones then get tokens, browsers a session). Failed logins lock a username for the client
+    address they came from (`login_max_failures` in `login_window_s`), and for everyone past
+    `login_max_failures_any_client`: a stranger cannot lock an official out from elsewhere, and
+    guessing spread over many addresses still stops. Names match in any case."""
+    s = tokens.settings
     now = time.time()
-    failures, first = users.failures_since(conn, username, now - s.login_window_s)
-    if failures >= s.login_max_failures and first is not None:
-        retry = int(first + s.login_window_s - now) + 1
+    name = username.lower()  # usernames are ASCII and unique in any case: one count per account
+    since = now - s.login_window_s
+    here, first_here = users.failures_since(conn, name, since, client)
+    anywhere, first_anywhere = users.failures_since(conn, name, since, None)
+    locked = [first for count, first, most in ((here, first_here, s.login_max_failures),
+                                               (anywhere, first_anywhere, s.login_max_failures_any_client))
+              if count >= most and first is not None]
+    if locked:
+        retry = int(max(locked) + s.login_window_s - now) + 1
         raise TooManyRequests(
             f"登录失败次数过多，请 {retry} 秒后再试 / too many failed logins; retry in {retry}s", retry_after=retry
         )
     account = users.login_of(conn, username)
-    ok = account is not None and verify_password(account.password_hash, password) and account.active
-    if not ok or account is None:
-        if account is None:
-            verify_password(_DUMMY_HASH, password)  # same cost whether or not the user exists
+    with tokens.hashing():
+        # same cost whether or not the user exists
+        ok = verify_password(account.password_hash if account else _DUMMY_HASH, password)
+    if not ok or account is None or not account.active:
         with transaction(conn):
-            users.add_failure(conn, username, now, now - 2 * s.login_window_s)
+            users.add_failure(conn, name, client, now, now - 2 * s.login_window_s)
         raise Unauthenticated("用户名或密码错误 / wrong username or password")
     principal = principal_for_user(conn, account.id)
     assert principal is not None
     with transaction(conn):
-        users.clear_failures(conn, username)
+        users.clear_failures(conn, name, client)
     return principal
 
 
@@ -256,14 +311,19 @@ class Sessions:
         self.conn = conn
         self.tokens = tokens
 
-    def login(self, username: str, password: str) -> TokenPair:
-        """Password login; a short-lived access token and a rotating refresh token."""
-        return login(self.conn, self.tokens, username, password)
+    def login(self, username: str, password: str, client: str = "") -> TokenPair:
+        """Password login from a client address; a short-lived access token and a rotating refresh token."""
+        return login(self.conn, self.tokens, username, password, client)
 
     def refresh(self, refresh_token: str, retry_key: str | None) -> TokenPair:
         """Exchange a refresh token for a new pair; reusing a spent token revokes the login."""
         return self.tokens.refresh(self.conn, refresh_token, retry_key)
 
     def logout(self, refresh_token: str) -> None:
-        """Revoke the refresh token's whole family."""
+        """Revoke the refresh token's whole family (its access tokens end with it)."""
         self.tokens.revoke_family_of(self.conn, refresh_token)
+
+    def current(self, claimed: Principal) -> Principal:
+        """The caller of a request as the account stands now (see `current`): the check every
+        request makes, whatever credential it came with."""
+        return current(self.conn, claimed)

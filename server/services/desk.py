@@ -503,7 +503,7 @@ class Desk:
         shas = []
         for data in photos:
             sha = hashlib.sha256(data).hexdigest()
-            stored = self.uploads.put(sha, data)
+            stored = self.uploads.put(who, sha, data, action="review")
             if not stored.media_type.startswith("image/"):
                 raise InvalidInput("现场照片须为图片（JPEG、PNG 或 WebP） / photos must be images", field="photos")
             shas.append(sha)

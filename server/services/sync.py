@@ -12,6 +12,13 @@ Atomicity (documented in docs/sync.md, tested in tests/test_sync_protocol.py):
   effects and all its results together, or (crash, power loss, error) none of them: a retry of
   the whole batch then applies it once.
 - A replay of a stored mutation id returns the stored result (`duplicate`), never applies twice.
+
+What is kept of refusals (issue 16): a mutation its caller could never have applied (a role that
+does not write, a unit outside the caller's subtree, an assessment that does not exist) is
+answered `rejected` and not stored: it belongs to no assessment's history, and an account that
+cannot write cannot fill the disk with it. Every other refusal is kept with its reason, as DESIGN
+asks; past `rejected_kept` refusals of one user's device, without its payload (the id, result
+and reason stay, so a replay is still a duplicate).
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ import msgspec
 
 from checklists.loader import Catalog
 from checklists.model import Answer, Record
-from server.errors import InternalError, InvalidInput, Problem
-from server.services.access import Principal, require
+from server.errors import Forbidden, InternalError, InvalidInput, NotFound, Problem
+from server.services.access import Action, Principal, require
 from server.services.assessments import WEB_DEVICE, Assessments
 from server.services.fields import FieldWrite, FieldWrites
 from server.store import assessments, fields, sync
@@ -65,12 +72,14 @@ class SyncHistory(msgspec.Struct, frozen=True, kw_only=True):
 class SyncEngine:
     """Push, pull and history for one request, over the assessments service of that request."""
 
-    def __init__(self, service: Assessments, catalog: Catalog):
+    def __init__(self, service: Assessments, catalog: Catalog, rejected_kept: int = 1000):
         self.service = service
         self.conn: sqlite3.Connection = service.conn
         self.catalog = catalog
         self.clock = service.clock
+        self.rejected_kept = rejected_kept  # refusals kept with their payload per user and device
         self._editable_rows: dict[str, AssessmentRow] = {}  # per batch; only create/submit change them
+        self._paths: dict[str, str] = {}  # per batch: assessment id -> its unit's path
 
     def config(self) -> wire.SyncConfig:
         """The limits a phone checks before the official walks away from the site."""
@@ -113,7 +122,10 @@ class SyncEngine:
         with transaction(self.conn), self.service.batch():
             stored = {k: _result(v) for k, v in sync.stored_results(self.conn, ids).items()}
             self._editable_rows.clear()
+            self._paths.clear()
             logged: list[sync.LogRow] = []
+            kept: int | None = None  # refusals of this device kept so far (counted at the first one)
+            unstored = 0
             ahead = hlc.fmt(hlc.wall_ms() + LIMITS.max_clock_skew_ms, 0)
             writes: FieldWrites | None = None  # the current run of field edits (fast path only)
             # The server's clock moves past every stamp it accepts: once, to the batch's newest.
@@ -123,6 +135,11 @@ class SyncEngine:
             for i, m in enumerate(request.mutations):
                 if m.id in stored:
                     results.append(_as_duplicate(stored[m.id]))
+                    continue
+                never = self._never_applicable(who, m)
+                if never is not None:  # answered, not stored: see the module's docstring
+                    results.append(_rejected(m, never))
+                    unstored += 1
                     continue
                 if m.hlc > ahead:  # never let one wrong clock drag the server's clock (and everyone's) along
                     result = _rejected(m, InvalidInput(
@@ -136,12 +153,44 @@ class SyncEngine:
                     if writes is None:
                         writes = self._field_run(request.mutations, i)
                     result = self._apply_one(who, request.device, m, writes)
-                logged.append(_log_row(m, request.device, who, result))
+                whole = True
+                if result.status == "rejected":
+                    if kept is None:
+                        kept = sync.rejected_count(self.conn, who.user_id, request.device)
+                    whole = kept < self.rejected_kept
+                    kept += 1
+                logged.append(_log_row(m, request.device, who, result, whole))
                 stored[m.id] = result
                 results.append(result)
             self._flush(writes)
             sync.log(self.conn, logged)  # each result in the transaction that applied its mutation
+        if unstored:
+            log.info("push by %s (%s): %d mutation(s) it could never apply refused, not stored",
+                     who.username, request.device, unstored)
         return PushResponse(results=results, server_hlc=self.clock.now())
+
+    def _never_applicable(self, who: Principal, m: Mutation) -> Problem | None:
+        """Why the caller could never apply `m` whatever its content or the assessment's state
+        (a role that does not write, a unit outside the caller's subtree, no such assessment or
+        unit), or None when it may."""
+        if isinstance(m, CreateAssessment):
+            path = self._paths.get(m.assessment_id)
+            if path is None:
+                org = org_store.ref(self.conn, m.org_id)
+                if org is None:
+                    return NotFound(f"单位不存在 / no such unit: {m.org_id}", field="org_id")
+                path = org.path
+        else:
+            path = self._paths.get(m.assessment_id) or assessments.path_of(self.conn, m.assessment_id)
+            if path is None:
+                return NotFound(f"评估不存在 / no such assessment: {m.assessment_id}")
+            self._paths[m.assessment_id] = path
+        action: Action = "review" if isinstance(m, AddComment) and who.role == "reviewer" else "write"
+        try:
+            require(who, action, path)
+        except Forbidden as exc:
+            return exc
+        return None
 
     def _field_run(self, mutations: list[Mutation], start: int) -> FieldWrites:
         """A FieldWrites for the field edits from `start` up to the next other mutation, with the
@@ -212,10 +261,10 @@ class SyncEngine:
             row = self._editable_rows[m.assessment_id] = svc.editable(who, m.assessment_id)
         value: Answer | Record | None = None
         if isinstance(m, SetAnswer):
-            svc.check_answer(row, m.item_id, m.answer)
+            svc.check_answer(who, row, m.item_id, m.answer)
             value = m.answer
         elif isinstance(m, PutRecord):
-            svc.check_record(row, m.record)
+            svc.check_record(who, row, m.record)
             value = m.record
         elif isinstance(m, DeleteAnswer):
             svc.check_item(row, m.item_id)
@@ -382,9 +431,14 @@ def _rejected(m: Mutation, exc: Problem) -> MutationResult:
     return MutationResult(id=m.id, status="rejected", problem=exc.body()["type"], reason=exc.detail)
 
 
-def _log_row(m: Mutation, device: str, who: Principal, r: MutationResult) -> sync.LogRow:
-    return (m.id, device, who.user_id, m.hlc, type(m).__struct_config__.tag, m.assessment_id,  # type: ignore[return-value]
-            msgspec.json.encode(m).decode(), r.status, r.outcome, r.problem, r.reason, r.winner, now_iso())
+def _log_row(m: Mutation, device: str, who: Principal, r: MutationResult, whole: bool = True) -> sync.LogRow:
+    """The row kept of a mutation and its result; without the payload (`whole` False) only what
+    names the mutation: its operation, id, stamp and assessment."""
+    op = type(m).__struct_config__.tag
+    payload = msgspec.json.encode(m if whole else {"op": op, "id": m.id, "hlc": m.hlc, "assessment_id": m.assessment_id,
+                                                   "omitted": "超出保留上限，内容未保存 / over the kept limit; payload not stored"})
+    return (m.id, device, who.user_id, m.hlc, op, m.assessment_id,  # type: ignore[return-value]
+            payload.decode(), r.status, r.outcome, r.problem, r.reason, r.winner, now_iso())
 
 
 def _conflict(c: fields.Conflict) -> wire.ConflictState:

@@ -110,6 +110,11 @@ class Users:
             if "password_hash" in changes or changes.get("active") is False:
                 users.revoke_tokens_of(self.conn, user_id)
                 revoke_all(self.conn, user_id)
+            if changes.keys() & {"password_hash", "role", "org_id"} or changes.get("active") is False:
+                # Every access token issued before ends now, not when it expires: a deactivation is
+                # an emergency brake, a demotion takes the old role away at once. (A phone whose
+                # refresh token survived, after a new role or unit, refreshes into the new one.)
+                users.next_generation(self.conn, user_id)
             shown = {k: v for k, v in changes.items() if k != "password_hash"}
             if "password_hash" in changes:
                 shown["password"] = "changed"

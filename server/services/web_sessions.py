@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 
 from server.services.access import Principal
-from server.services.auth import authenticate, principal_for_user
-from server.settings import Settings
+from server.services.auth import TokenService, authenticate, principal_for_user
 from server.store import web_sessions as store
 from server.store.db import transaction
 
@@ -32,15 +31,16 @@ def _digest(token: str) -> str:
 class WebSessions:
     """Logins, lookups and logouts of browser sessions over one connection."""
 
-    def __init__(self, conn: sqlite3.Connection, settings: Settings, clock: Callable[[], float] = time.time):
+    def __init__(self, conn: sqlite3.Connection, tokens: TokenService, clock: Callable[[], float] = time.time):
         self.conn = conn
-        self.settings = settings
+        self.tokens = tokens  # its settings, and its bound on concurrent password hashes
+        self.settings = tokens.settings
         self.clock = clock
 
-    def login(self, username: str, password: str) -> tuple[str, Principal]:
-        """Check the password (the API's rules and rate limits) and start a session; returns the
-        cookie's token and who logged in."""
-        principal = authenticate(self.conn, self.settings, username, password)
+    def login(self, username: str, password: str, client: str = "") -> tuple[str, Principal]:
+        """Check the password (the API's rules and rate limits, per `client` address) and start a
+        session; returns the cookie's token and who logged in."""
+        principal = authenticate(self.conn, self.tokens, username, password, client)
         token = secrets.token_urlsafe(32)
         now = self.clock()
         with transaction(self.conn):

@@ -78,6 +78,13 @@ def unit_of(conn: sqlite3.Connection, assessment_id: str) -> str | None:
     return None if row is None else row[0]
 
 
+def path_of(conn: sqlite3.Connection, assessment_id: str) -> str | None:
+    """The path of an assessment's unit, or None when there is no such assessment."""
+    row = conn.execute("SELECT o.path FROM assessments a JOIN orgs o ON o.id = a.org_id WHERE a.id = ?",
+                       (assessment_id,)).fetchone()
+    return None if row is None else row[0]
+
+
 def summaries(conn: sqlite3.Connection, root: str, status: str | None, period: int | None, limit: int,
               offset: int) -> list[AssessmentSummary]:
     """Assessments of units under the path `root`, by path and year, paged."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -99,11 +100,15 @@ class FileStore:
             return False
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # a failed write (a full disk) must not keep its bytes
+            raise
         return True
 
     def get(self, sha256: str) -> bytes:
@@ -192,54 +197,101 @@ class OffsetMismatch(ValueError):
 
 
 class UploadArea:
-    """Partial uploads, resumable: `<root>/<sha256>.part` grows chunk by chunk (each fsynced), so
-    after a dropped connection or a server restart the phone asks `received()` and continues.
-    On the last chunk the whole is verified against its sha256 and committed to the blob store;
-    a mismatch discards the partial file (the phone starts that blob again)."""
+    """Partial uploads, resumable: `<root>/<owner>/<sha256>.part` grows chunk by chunk (each
+    fsynced), so after a dropped connection or a server restart the phone asks `received()` and
+    continues. A partial upload belongs to the account that started it (`owner`, its user id):
+    another account uploading the same bytes has its own, and cannot append to or read the state
+    of someone else's. On the last chunk the whole is verified against its sha256 and committed to
+    the blob store; a mismatch discards the partial file (the phone starts that blob again)."""
 
-    def __init__(self, root: Path, blobs: BlobStore):
+    def __init__(self, root: Path, blobs: BlobStore, max_age_s: float = 7 * 86400, sweep_every_s: float = 3600):
         self.root = root
         self.blobs = blobs
+        self.max_age_s = max_age_s  # a partial upload untouched this long is abandoned
+        self.sweep_every_s = sweep_every_s
+        self._swept = 0.0
 
-    def _part(self, sha256: str) -> Path:
-        return self.root / f"{sha256}.part"
+    def expire(self, now: float | None = None) -> int:
+        """Remove every partial upload untouched for `max_age_s` (a phone reset, an upload given
+        up): returns how many. Run at start-up and, at most every `sweep_every_s`, by `sweep`."""
+        now = time.time() if now is None else now
+        self._swept = now
+        removed = 0
+        for part in self.root.rglob("*.part") if self.root.is_dir() else ():
+            try:
+                if now - part.stat().st_mtime > self.max_age_s:
+                    part.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished or removed meanwhile
+                continue
+        return removed
 
-    def received(self, sha256: str) -> int:
-        """How many bytes of a partial upload have arrived."""
-        part = self._part(sha256)
+    def sweep(self) -> None:
+        """`expire`, unless it ran less than `sweep_every_s` ago."""
+        if time.time() - self._swept >= self.sweep_every_s:
+            self.expire()
+
+    def make_room(self, owner: int, keep: int) -> None:
+        """Drop the owner's least recently touched partial uploads so that at most `keep` remain."""
+        folder = self.root / str(int(owner))
+        if not folder.is_dir():
+            return
+        found = []
+        for part in folder.glob("*.part"):
+            try:
+                found.append((part.stat().st_mtime, part))
+            except FileNotFoundError:
+                continue
+        found.sort()
+        for _, part in found[: max(0, len(found) - keep)]:
+            part.unlink(missing_ok=True)
+
+    def _part(self, owner: int, sha256: str) -> Path:
+        return self.root / str(int(owner)) / f"{sha256}.part"
+
+    def received(self, owner: int, sha256: str) -> int:
+        """How many bytes of the owner's partial upload have arrived."""
+        part = self._part(owner, sha256)
         return part.stat().st_size if part.is_file() else 0
 
-    def append(self, sha256: str, offset: int, chunk: bytes) -> int:
-        """Append `chunk` at `offset` (which must be what was received so far); returns the new size."""
+    def append(self, owner: int, sha256: str, offset: int, chunk: bytes) -> int:
+        """Append `chunk` at `offset` (which must be what was received so far); returns the new size.
+        A write that fails (a full disk) leaves the file as it was before the chunk."""
         import fcntl
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self._part(sha256), "ab") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # two phones uploading the same photo at once
+        part = self._part(owner, sha256)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "ab") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # the same phone retrying a chunk while the first attempt runs
             size = f.seek(0, os.SEEK_END)
             if offset != size:
                 raise OffsetMismatch(size)
-            f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            except BaseException:
+                f.truncate(size)
+                if size == 0:
+                    part.unlink(missing_ok=True)
+                raise
             return size + len(chunk)
 
-    def head(self, sha256: str, n: int = 16) -> bytes:
-        """The first `n` bytes of a partial upload."""
-        part = self._part(sha256)
-        with open(part, "rb") as f:
+    def head(self, owner: int, sha256: str, n: int = 16) -> bytes:
+        """The first `n` bytes of the owner's partial upload."""
+        with open(self._part(owner, sha256), "rb") as f:
             return f.read(n)
 
-    def commit(self, sha256: str) -> bytes:
-        """Verify and move the complete upload into the blob store; returns its bytes."""
-        part = self._part(sha256)
-        data = part.read_bytes()
+    def commit(self, owner: int, sha256: str) -> bytes:
+        """Verify and move the owner's complete upload into the blob store; returns its bytes."""
+        part = self._part(owner, sha256)
         try:
+            data = part.read_bytes()
             self.blobs.put(sha256, data)
         finally:
             part.unlink(missing_ok=True)
         return data
 
-    def discard(self, sha256: str) -> None:
-        """Drop a partial upload."""
-        self._part(sha256).unlink(missing_ok=True)
+    def discard(self, owner: int, sha256: str) -> None:
+        """Drop the owner's partial upload."""
+        self._part(owner, sha256).unlink(missing_ok=True)

@@ -31,11 +31,6 @@ def get(conn: sqlite3.Connection, serial: str) -> CertificateRow | None:
         (serial,)).fetchone(), CertificateRow)
 
 
-def count_with_prefix(conn: sqlite3.Connection, prefix: str) -> int:
-    """How many serials start with `prefix` (serials are numbered per bureau and year)."""
-    return int(conn.execute("SELECT COUNT(*) FROM certificates WHERE serial LIKE ?", (f"{prefix}%",)).fetchone()[0])
-
-
 def insert(conn: sqlite3.Connection, serial: str, assessment_id: str, org_id: str, token: str, issued_on: str,
            valid_until: str, issued_by: int | None) -> None:
     """Store a newly signed certificate."""

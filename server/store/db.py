@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -49,6 +50,42 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
+
+
+class Readers:
+    """A few read connections kept open for what every request looks up before its handler runs
+    (the account behind its token), so that check costs a query rather than opening a connection.
+    A connection is lent to one thread at a time; `close` ends them (the app's shutdown)."""
+
+    def __init__(self, path: str | Path, keep: int = 8):
+        self.path = path
+        self.keep = keep
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrow(self) -> Iterator[sqlite3.Connection]:
+        """A read connection for the block (autocommit: each query sees the latest commit)."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = connect(self.path)
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                keep = len(self._idle) < self.keep and not conn.in_transaction
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 IN_CHUNK = 500  # keys bound per query by select_in, well under SQLite's limit on parameters
@@ -115,13 +152,33 @@ class transaction:
                  tb: TracebackType | None) -> None:
         if self.savepoint is None:
             try:
-                self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type:
+                    self._rollback("ROLLBACK")
+                else:
+                    try:
+                        self.conn.execute("COMMIT")
+                    except BaseException:  # a full disk at commit: undo, and raise why the commit failed
+                        self._rollback("ROLLBACK")
+                        raise
             finally:
                 _WRITER.release()
             return
         if exc_type:
-            self.conn.execute(f"ROLLBACK TO {self.savepoint}")
+            if not self._rollback(f"ROLLBACK TO {self.savepoint}"):
+                return  # the whole transaction is gone (SQLite undid it): the error goes up as it is
         self.conn.execute(f"RELEASE {self.savepoint}")
+
+    def _rollback(self, sql: str) -> bool:
+        """Undo, keeping the error that made us undo: SQLite may already have rolled the
+        transaction back (a full disk, an I/O error), and a failing ROLLBACK must not replace the
+        real cause in the log. False when there was no transaction left to undo."""
+        if not self.conn.in_transaction:
+            return False
+        try:
+            self.conn.execute(sql)
+        except sqlite3.Error:
+            return False
+        return True
 
 
 class snapshot:

@@ -439,6 +439,85 @@ def _m011_unsafe_numbers(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE assessments SET result = NULL WHERE id = ?", (assessment_id,))
 
 
+# Every access token names the account's token generation; a request whose token names another
+# than the account's now is refused. Deactivation, a new password, a new role or unit move it on,
+# so they end every access token of the account at once, not when it expires.
+_M010_TOKEN_GENERATION = """
+        ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
+"""
+
+def _blob_ref_triggers(table: str, column: str, key: str, entity: str, path: str) -> str:
+    """Triggers that keep `blob_refs` equal to the attachments the rows of `table` cite (the
+    sha256 of each element of the JSON array at `path`), on every write path."""
+    refs = (f"INSERT OR IGNORE INTO blob_refs (sha256, assessment_id, field) "
+            f"SELECT json_extract(e.value, '$.sha256'), NEW.assessment_id, '{entity}:' || NEW.{key} "
+            f"FROM json_each(NEW.{column}, '{path}') e WHERE json_extract(e.value, '$.sha256') IS NOT NULL;")
+    drop = "DELETE FROM blob_refs WHERE assessment_id = OLD.assessment_id AND field = '{entity}:' || OLD.{key};"
+    drop = drop.format(entity=entity, key=key)
+    return "\n".join([
+        f"CREATE TRIGGER {table}_blob_refs_insert AFTER INSERT ON {table} BEGIN {refs} END;",
+        f"CREATE TRIGGER {table}_blob_refs_update AFTER UPDATE ON {table} BEGIN {drop} {refs} END;",
+        f"CREATE TRIGGER {table}_blob_refs_delete AFTER DELETE ON {table} BEGIN {drop} END;",
+    ])
+
+
+# Attachments are read by those who may read an assessment citing them, or who uploaded them (or
+# whose subtree holds the uploader): `blob_refs` says which answers and records cite which blob
+# (kept by triggers, backfilled here), `blob_uploads` who proved to hold a blob's bytes by
+# uploading them, and how many bytes (the daily upload quota counts them).
+_M011_BLOB_ACCESS = (
+    """
+        CREATE TABLE blob_refs (
+            sha256 TEXT NOT NULL,
+            assessment_id TEXT NOT NULL,
+            field TEXT NOT NULL,
+            PRIMARY KEY (sha256, assessment_id, field)
+        ) WITHOUT ROWID;
+        CREATE INDEX blob_refs_field ON blob_refs(assessment_id, field);
+        CREATE TABLE blob_uploads (
+            sha256 TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            size INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (sha256, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX blob_uploads_user ON blob_uploads(user_id, at);
+"""
+    + _blob_ref_triggers("answers", "answer", "item_id", "answer", "$.evidence")
+    + "\n"
+    + _blob_ref_triggers("records", "record", "id", "record", "$.attachments")
+    + """
+        INSERT OR IGNORE INTO blob_refs (sha256, assessment_id, field)
+            SELECT json_extract(e.value, '$.sha256'), x.assessment_id, 'answer:' || x.item_id
+            FROM answers x, json_each(x.answer, '$.evidence') e WHERE json_extract(e.value, '$.sha256') IS NOT NULL;
+        INSERT OR IGNORE INTO blob_refs (sha256, assessment_id, field)
+            SELECT json_extract(e.value, '$.sha256'), x.assessment_id, 'record:' || x.id
+            FROM records x, json_each(x.record, '$.attachments') e WHERE json_extract(e.value, '$.sha256') IS NOT NULL;
+"""
+)
+
+# How many refused mutations a device has had kept with their payload (the bound on what one
+# device's refusals store): counted per user and device, over the refused rows only.
+_M012_REJECTED_PER_DEVICE = """
+        CREATE INDEX sync_mutations_rejected_device ON sync_mutations(user_id, device) WHERE status = 'rejected';
+"""
+
+# Usernames are unique whatever their case (KF_FIELD_QZH beside kf_field_qzh misled reviewers).
+# Of accounts already differing only in case, the first keeps its name; each later one is renamed
+# `name~id` (a name the API cannot create) and deactivated, both audited. Failed logins are counted
+# per client address too: the lock holds the address that guessed, not the account everywhere.
+_M013_USERNAMES_ANY_CASE = """
+        INSERT INTO audit_log (at, actor_id, action, entity, entity_id, assessment_id, before, after)
+            SELECT strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), NULL, 'rename_duplicate_user', 'user',
+                   CAST(u.id AS TEXT), NULL, json_object('username', u.username, 'active', u.active),
+                   json_object('username', u.username || '~' || u.id, 'active', 0)
+            FROM users u WHERE EXISTS (SELECT 1 FROM users f WHERE f.username = u.username COLLATE NOCASE AND f.id < u.id);
+        UPDATE users SET username = username || '~' || id, active = 0, token_generation = token_generation + 1
+            WHERE EXISTS (SELECT 1 FROM users f WHERE f.username = users.username COLLATE NOCASE AND f.id < users.id);
+        CREATE UNIQUE INDEX users_username_any_case ON users(username COLLATE NOCASE);
+        ALTER TABLE login_failures ADD COLUMN client TEXT NOT NULL DEFAULT '';
+"""
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 # (name, SQL or function) in order. Never edit an applied migration: append a new one.
@@ -454,6 +533,10 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("009_certificate_originals", _M009_CERTIFICATE_ORIGINALS),
     ("010_desk", _M010_DESK),
     ("011_unsafe_numbers", _m011_unsafe_numbers),
+    ("012_token_generation", _M010_TOKEN_GENERATION),
+    ("013_blob_access", _M011_BLOB_ACCESS),
+    ("014_rejected_per_device", _M012_REJECTED_PER_DEVICE),
+    ("015_usernames_any_case", _M013_USERNAMES_ANY_CASE),
 ]
 
 

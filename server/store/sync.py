@@ -62,6 +62,12 @@ def log(conn: sqlite3.Connection, rows: Sequence[LogRow]) -> None:
     )
 
 
+def rejected_count(conn: sqlite3.Connection, user_id: int, device: str) -> int:
+    """How many refused mutations of one user's device are kept."""
+    return int(conn.execute("SELECT COUNT(*) FROM sync_mutations WHERE user_id = ? AND device = ? "
+                            "AND status = 'rejected'", (user_id, device)).fetchone()[0])
+
+
 def refused(conn: sqlite3.Connection, assessment_id: str) -> list[RejectedMutation]:
     """Every refused mutation aimed at an assessment, in the order received."""
     return [

@@ -22,6 +22,21 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     org_id: str
     active: bool
     path: str
+    token_generation: int = 0
+
+
+class AccountState(msgspec.Struct, frozen=True, kw_only=True):
+    """What every request checks of the account behind its token: whether it is active, its role,
+    unit and token generation now, and whether the login (refresh-token family) is still open."""
+
+    id: int
+    username: str
+    role: str
+    org_id: str
+    path: str
+    active: bool
+    token_generation: int
+    session_open: bool
 
 
 class Login(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,8 +58,8 @@ class RefreshToken(msgspec.Struct, frozen=True, kw_only=True):
     retry_key_hash: str | None
 
 
-_USER = "SELECT u.id, u.username, u.display_name, u.role, u.org_id, u.active, o.path FROM users u " \
-        "JOIN orgs o ON o.id = u.org_id"
+_USER = "SELECT u.id, u.username, u.display_name, u.role, u.org_id, u.active, o.path, u.token_generation " \
+        "FROM users u JOIN orgs o ON o.id = u.org_id"
 
 
 def get(conn: sqlite3.Connection, user_id: int) -> User | None:
@@ -58,6 +73,22 @@ def active(conn: sqlite3.Connection, user_id: int) -> User | None:
     return found if found is not None and found.active else None
 
 
+def account_state(conn: sqlite3.Connection, user_id: int, family_id: str | None) -> AccountState | None:
+    """The account as it stands now, and whether its login `family_id` (None: not asked) still has
+    an unrevoked refresh token; None for no such account. One primary-key lookup."""
+    return as_struct(conn.execute(
+        "SELECT u.id, u.username, u.role, u.org_id, o.path, u.active, u.token_generation, "
+        "(?1 IS NULL OR EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = ?1 AND r.user_id = u.id "
+        "AND r.revoked_at IS NULL)) AS session_open "
+        "FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = ?2",
+        (family_id, user_id)).fetchone(), AccountState)
+
+
+def next_generation(conn: sqlite3.Connection, user_id: int) -> None:
+    """Move the account's token generation on: every access token issued before is refused."""
+    conn.execute("UPDATE users SET token_generation = token_generation + 1 WHERE id = ?", (user_id,))
+
+
 def under(conn: sqlite3.Connection, path: str) -> list[User]:
     """Every account of a unit under `path`, by id."""
     return as_structs(conn.execute(_USER + " WHERE o.path >= ? AND o.path < ? ORDER BY u.id",
@@ -65,14 +96,14 @@ def under(conn: sqlite3.Connection, path: str) -> list[User]:
 
 
 def login_of(conn: sqlite3.Connection, username: str) -> Login | None:
-    """What a password check needs of an account, or None."""
-    return as_struct(conn.execute("SELECT id, password_hash, active FROM users WHERE username = ?",
+    """What a password check needs of an account (its name in any case), or None."""
+    return as_struct(conn.execute("SELECT id, password_hash, active FROM users WHERE username = ? COLLATE NOCASE",
                                   (username,)).fetchone(), Login)
 
 
 def id_of(conn: sqlite3.Connection, username: str) -> int | None:
-    """The id of an account by username, or None."""
-    row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
+    """The id of an account by username (in any case), or None."""
+    row = conn.execute("SELECT id FROM users WHERE username = ? COLLATE NOCASE", (username,)).fetchone()
     return None if row is None else int(row[0])
 
 
@@ -154,19 +185,21 @@ def revoke_tokens_of(conn: sqlite3.Connection, user_id: int) -> None:
 # -- failed logins ----------------------------------------------------------------------------
 
 
-def failures_since(conn: sqlite3.Connection, username: str, since: float) -> tuple[int, float | None]:
-    """How many failed logins of `username` since `since` (epoch seconds), and the first one's time."""
-    row = conn.execute("SELECT COUNT(*), MIN(at) FROM login_failures WHERE username = ? AND at > ?",
-                       (username, since)).fetchone()
+def failures_since(conn: sqlite3.Connection, username: str, since: float,
+                   client: str | None = None) -> tuple[int, float | None]:
+    """How many failed logins of `username` (from `client`, or from anywhere) since `since` (epoch
+    seconds), and the first one's time."""
+    row = conn.execute("SELECT COUNT(*), MIN(at) FROM login_failures WHERE username = ? AND at > ? "
+                       "AND (?3 IS NULL OR client = ?3)", (username, since, client)).fetchone()
     return int(row[0]), row[1]
 
 
-def add_failure(conn: sqlite3.Connection, username: str, at: float, forget_before: float) -> None:
-    """Record a failed login and forget those older than `forget_before`."""
-    conn.execute("INSERT INTO login_failures VALUES (?, ?)", (username, at))
+def add_failure(conn: sqlite3.Connection, username: str, client: str, at: float, forget_before: float) -> None:
+    """Record a failed login from a client address and forget those older than `forget_before`."""
+    conn.execute("INSERT INTO login_failures (username, at, client) VALUES (?, ?, ?)", (username, at, client))
     conn.execute("DELETE FROM login_failures WHERE at < ?", (forget_before,))
 
 
-def clear_failures(conn: sqlite3.Connection, username: str) -> None:
-    """Forget an account's failed logins (after a successful one)."""
-    conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+def clear_failures(conn: sqlite3.Connection, username: str, client: str) -> None:
+    """Forget an account's failed logins from a client address (after a successful one there)."""
+    conn.execute("DELETE FROM login_failures WHERE username = ? AND client = ?", (username, client))

@@ -47,11 +47,13 @@ from checklists.model import (  # noqa: E402
     AnswerSheet,
     AtLeast,
     AtMost,
+    Attachment,
     AttributeDef,
     ChildFacts,
     ChildShare,
     Condition,
     Dimension,
+    Evidence,
     FieldDef,
     GeoPoint,
     IncludesAll,
@@ -325,6 +327,9 @@ def boundaries(g: Golden) -> None:
     for labels, label in [(t.RULES[:5], "5_of_6_rules"), (t.RULES[:5] + ["值班值守"], "duplicate_photo"), ([], "no_photo")]:
         add(f"VC-ZD-02/kaifu_{label}", kv, changed(base(kv), answers={"VC-ZD-02": Answer(evidence=[t.photo(x) for x in labels])}))
     add("VC-ZD-02/hunan_one_photo", hv, changed(base(hv), answers={"VC-ZD-02": Answer(evidence=[t.photo("制度墙")])}))
+    store = t.photo("应急物资储备库")  # issue 16, defect 7: one photo listed twice is one photo
+    add("TS-WZ-02/kaifu_same_photo_twice", kaifu, changed(base(kaifu), answers={
+        "TS-WZ-02": Answer(value=True, evidence=[store, store])}))
     add("VC-ZD-01/kaifu_five_rules", kv, changed(base(kv), answers={"VC-ZD-01": complete("VC-ZD-01", std(kv), t.RULES[:5])}))
     for item_id in ("VC-WZ-04", "VC-RY-04"):
         add(f"{item_id}/pingjiang_gate", pv, changed(base(pv), answers={item_id: complete(item_id, std(pv), False)}))
@@ -454,6 +459,19 @@ def rules(g: Golden) -> None:
     for kw, label in [(dict(documents=1), "no_photo"), (dict(photos=1, documents=1), "complete"), (dict(documents=2), "documents_only")]:
         add(f"evidence/{label}", "EVIDENCED", t.EVIDENCED, answers={"TS-BZ-01": ans(True, **kw)})
     add("evidence/failing_answer", "EVIDENCED", t.EVIDENCED, answers={"TS-BZ-01": ans(False)})
+    # Evidence minimums count different files (sha256) of each kind (issue 16, defect 7).
+    two_photos = cf.make_standard(cf.make_item("TS-WZ-02", Yes(), evidence=Evidence(photos=2)))
+    one, other = attachment("photo"), attachment("photo")
+    as_document = Attachment(sha256=one.sha256, kind="document", label="")
+    for evidence, label in [([one, one], "same_photo_twice"), ([one, one, other], "same_photo_twice_and_another"),
+                            ([one, as_document], "one_file_as_photo_and_document")]:
+        add(f"evidence_distinct/{label}", "TWO_PHOTOS", two_photos, answers={"TS-WZ-02": ans(True, evidence=evidence)})
+    drills = cf.make_standard(cf.make_item("TS-PX-03", RecordCount(kind="drill", min=1, per="year", with_documents=2), "records"),
+                              record_kinds=[cf.kind("drill", "应急演练")])
+    doc, doc2 = attachment("document"), attachment("document")
+    for docs, label in [([doc, doc], "same_document_twice"), ([doc, doc2], "two_documents")]:
+        add(f"records_distinct/{label}", "DRILL_TWO_DOCUMENTS", drills,
+            records=[cf.replace(rec("drill", "2024-05-20"), attachments=docs)])
     add("na/with_reason", "NA", t.NA, answers={"TS-WZ-04": ans(na=True, reason="无森林资源")})
     add("na/blank_reason", "NA", t.NA, answers={"TS-WZ-04": ans(na=True, reason=" ")})
     add("na/not_allowed", "NA", t.NA, answers={"TS-WZ-05": ans(na=True, reason="不需要")})

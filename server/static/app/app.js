@@ -96,7 +96,7 @@ async function runSync() {
   await render();
 }
 
-window.addEventListener("online", () => { drawSyncBar(); runSync(); });
+window.addEventListener("online", () => { drawSyncBar(); phone.endLogins(); runSync(); });
 window.addEventListener("offline", drawSyncBar);
 window.addEventListener("hashchange", render);
 const WRITERS = new Set(["field", "village"]);  // the roles that fill in checklists
@@ -216,7 +216,7 @@ async function drawHome() {
   document.getElementById("logout").addEventListener("click", async () => {
     const pending = (await syncState()).pending;
     if (pending && !confirm(`还有 ${pending} 项修改未同步，退出后仍保存在手机上。确定退出？`)) return;
-    await phone.logout();
+    await phone.logout(); // ends the login on the server too (now, or when there is signal again)
     render();
   });
 }
@@ -509,4 +509,5 @@ function wireAssessment(id, standard, v, editable) {
 }
 
 await render();
+if (navigator.onLine) phone.endLogins(); // logouts made without signal
 if (navigator.onLine && (await db.meta("refresh_token"))) runSync();

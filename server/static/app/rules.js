@@ -562,12 +562,15 @@ function ruleAll(rule, item, answer, ctx) {
   return verdict(ok, verdicts.map((v) => v.observed).join("；"));
 }
 
-/** _counting: records of the rule's kind with enough document attachments. */
+/** distinct: how many different files (by sha256) of `kind` are listed; a file listed twice is one. */
+function distinct(attachments, kind) {
+  return new Set(attachments.filter((a) => a.kind === kind).map((a) => a.sha256)).size;
+}
+
+/** _counting: records of the rule's kind with enough (different) document attachments. */
 function counting(rule, ctx) {
   const need = rule.with_documents ?? 0;
-  return ctx.records.filter(
-    (r) => r.kind === rule.kind && r.attachments.filter((a) => a.kind === "document").length >= need,
-  );
+  return ctx.records.filter((r) => r.kind === rule.kind && distinct(r.attachments, "document") >= need);
 }
 
 /** _record_count */
@@ -822,8 +825,8 @@ function itemResult(item, ctx) {
   const v = evaluate(item.rule, item, answer, ctx);
   if (v.ok === null) return result("missing", v.observed, `未填写：${ruleText}`);
   if (!v.ok) return result("fail", v.observed, `不符合：要求${ruleText}；实际：${v.observed}`);
-  const photos = answer ? answer.evidence.filter((a) => a.kind === "photo").length : 0;
-  const docs = answer ? answer.evidence.filter((a) => a.kind === "document").length : 0;
+  const photos = answer ? distinct(answer.evidence, "photo") : 0;
+  const docs = answer ? distinct(answer.evidence, "document") : 0;
   const need = { photos: item.evidence?.photos ?? 0, documents: item.evidence?.documents ?? 0 };
   if (photos < need.photos || docs < need.documents) {
     return result(

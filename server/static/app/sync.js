@@ -124,6 +124,7 @@ export class Phone {
     if (previous && previous !== username && pending) {
       throw new Error(`本机还有 ${previous} 的 ${pending} 项修改未同步，请先由 ${previous} 登录并同步`);
     }
+    await this.endLogins(); // a logout made without signal reaches the server first
     const r = await this.request("POST", "/auth/login", { json: { username, password }, auth: false });
     const pair = await r.json();
     await db.setMeta({ access_token: pair.access_token, refresh_token: pair.refresh_token, username,
@@ -134,8 +135,32 @@ export class Phone {
     return (await db.meta("role")) || roleOf((await db.meta("access_token")) || "");
   }
 
+  /** Forget the tokens on the phone and end the login on the server (POST /auth/logout revokes
+   * the refresh token's whole family, and with it its access tokens). Without signal the refresh
+   * token is kept aside, out of use, and the server is told at the next chance (`endLogins`): a
+   * copied refresh token must not stay valid for its 45 days. */
   async logout() {
-    await db.setMeta({ access_token: null, refresh_token: null });
+    const token = await db.meta("refresh_token");
+    const ended = (await db.meta("logged_out")) || [];
+    await db.setMeta({ access_token: null, refresh_token: null, refresh_retry_key: null,
+                       logged_out: token ? [...ended, token] : ended });
+    await this.endLogins();
+  }
+
+  /** Tell the server about every login ended on this phone that it has not heard of yet. */
+  async endLogins() {
+    const ended = (await db.meta("logged_out")) || [];
+    const left = [];
+    for (const token of ended) {
+      try {
+        const r = await fetch("/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                body: JSON.stringify({ refresh_token: token }) });
+        if (r.status >= 500 || r.status === 429) left.push(token); // try again later; 204 or 4xx: done
+      } catch {
+        left.push(token); // no signal
+      }
+    }
+    await db.setMeta({ logged_out: left.length ? left : null });
   }
 
   async refresh() {
