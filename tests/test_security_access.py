@@ -204,6 +204,22 @@ def test_4_an_answer_cites_only_blobs_its_caller_may_read(server: Server):
     assert server.as_user("pj_field_01", "PUT", f"/assessments/{aid}/answers/TS-WZ-02", json=answer).status_code == 200
 
 
+def test_4_an_answer_may_list_one_file_twice(server: Server):
+    """The index of which answers cite which blob (defect 4) takes an answer that lists one file
+    twice, or as photo and document, and an edit that lists it again: it is one citation."""
+    aid = server.assessment_id(QZH)
+    sha = upload(server, "kf_field_qzh", "listed twice")
+    for evidence in ([{"sha256": sha, "kind": "photo"}, {"sha256": sha, "kind": "photo"}],
+                     [{"sha256": sha, "kind": "photo"}, {"sha256": sha, "kind": "document"}]):
+        r = server.as_user("kf_field_qzh", "PUT", f"/assessments/{aid}/answers/TS-WZ-02",
+                           json={"value": True, "evidence": evidence})
+        assert r.status_code == 200, r.status_code
+    assert count(server, "SELECT COUNT(*) FROM blob_refs WHERE sha256 = ?", sha) == 1
+    assert server.as_user("kf_reviewer", "GET", f"/attachments/{sha}").status_code == 200
+    assert server.as_user("kf_field_qzh", "DELETE", f"/assessments/{aid}/answers/TS-WZ-02").status_code == 200
+    assert count(server, "SELECT COUNT(*) FROM blob_refs WHERE sha256 = ?", sha) == 0
+
+
 def test_4_attachments_are_served_inert(server: Server):
     """Defect 4: a download is what was sniffed at upload, never sniffed again, never active."""
     sha = upload(server, "kf_field_qzh", "inert photo")

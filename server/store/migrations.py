@@ -449,9 +449,14 @@ _M010_TOKEN_GENERATION = """
 def _blob_ref_triggers(table: str, column: str, key: str, entity: str, path: str) -> str:
     """Triggers that keep `blob_refs` equal to the attachments the rows of `table` cite (the
     sha256 of each element of the JSON array at `path`), on every write path."""
-    refs = (f"INSERT OR IGNORE INTO blob_refs (sha256, assessment_id, field) "
-            f"SELECT json_extract(e.value, '$.sha256'), NEW.assessment_id, '{entity}:' || NEW.{key} "
-            f"FROM json_each(NEW.{column}, '{path}') e WHERE json_extract(e.value, '$.sha256') IS NOT NULL;")
+    # DISTINCT and NOT EXISTS rather than OR IGNORE: inside a trigger fired by an upsert, the outer
+    # statement's conflict policy (abort) overrides the trigger's, and an answer may list one file
+    # twice (as photo and as document, say).
+    refs = (f"INSERT INTO blob_refs (sha256, assessment_id, field) "
+            f"SELECT DISTINCT json_extract(e.value, '$.sha256'), NEW.assessment_id, '{entity}:' || NEW.{key} "
+            f"FROM json_each(NEW.{column}, '{path}') e WHERE json_extract(e.value, '$.sha256') IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = json_extract(e.value, '$.sha256') "
+            f"AND r.assessment_id = NEW.assessment_id AND r.field = '{entity}:' || NEW.{key});")
     drop = "DELETE FROM blob_refs WHERE assessment_id = OLD.assessment_id AND field = '{entity}:' || OLD.{key};"
     drop = drop.format(entity=entity, key=key)
     return "\n".join([
